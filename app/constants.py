@@ -1,0 +1,35 @@
+"""Names that messages in flight, deployments and dashboards depend on. Change none of them lightly."""
+
+from __future__ import annotations
+
+#: Queue for email sending and the reminder/summary dispatchers (I/O bound).
+EMAIL_QUEUE = "email"
+#: Queue for PDF/XLSX/CSV generation and attachment processing (CPU and memory bound).
+DOCUMENTS_QUEUE = "documents"
+#: Queue for SAM.gov synchronisation, analytics and cleanup.
+SYNC_QUEUE = "sync"
+#: Every queue the platform owns, in the order operators see them.
+QUEUES: tuple[str, ...] = (EMAIL_QUEUE, DOCUMENTS_QUEUE, SYNC_QUEUE)
+
+#: Dramatiq's own Redis namespace (its lists, hashes, acks and heartbeats live under it).
+DRAMATIQ_NAMESPACE = "dramatiq"
+#: Prefix of the platform's own Redis keys (worker heartbeats, idempotency marks, locks).
+KEY_PREFIX = "jobs"
+
+#: Worker defaults per queue: (processes, threads). See ARCHITECTURE.md "Queues and processes".
+WORKER_DEFAULTS: dict[str, tuple[int, int]] = {
+    EMAIL_QUEUE: (1, 8),
+    DOCUMENTS_QUEUE: (2, 1),
+    SYNC_QUEUE: (1, 4),
+}
+#: Default port of each worker group's /metrics and /health server.
+WORKER_HTTP_PORTS: dict[str, int] = {EMAIL_QUEUE: 9191, DOCUMENTS_QUEUE: 9192, SYNC_QUEUE: 9193}
+
+#: Seconds a worker heartbeat key lives; the worker refreshes it every third of that.
+WORKER_HEARTBEAT_TTL_S = 30
+#: Milliseconds without a Dramatiq heartbeat after which a worker's fetched messages are requeued.
+DRAMATIQ_HEARTBEAT_TIMEOUT_MS = 60_000
+#: Seconds between the sweeps that return crashed workers' messages (Dramatiq's own sweep is 1 in 1000 calls).
+DEAD_WORKER_SWEEP_INTERVAL_S = 15
+#: Seconds an idempotency mark of a finished job is kept in Redis.
+IDEMPOTENCY_MARK_TTL_S = 7 * 24 * 3600

@@ -1,0 +1,322 @@
+"""The tables: platform bookkeeping (dead letters, history, claims, outbox) and the domain data the queues use.
+
+Columns are chosen so that the admin can filter without JSON operators and both PostgreSQL and SQLite work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from app.db.types import JsonColumn, UtcDateTime, utcnow
+
+#: Constraint names are deterministic so that migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UtcDateTime(), dict[str, Any]: JsonColumn, list[Any]: JsonColumn}
+
+
+# ---------------------------------------------------------------------------------------------- platform
+
+
+class DeadLetter(Base):
+    """A message that will not be retried. The source of truth for dead letters (not Dramatiq's XQ)."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    args: Mapped[list[Any]] = mapped_column(default=list)
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: For payloads that could not be decoded: the raw bytes as text (replacement characters where needed).
+    raw_payload: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32))  # failed, retries_exhausted, too_old, undecodable, ...
+    exception_type: Mapped[str] = mapped_column(String(256))
+    exception_message: Mapped[str] = mapped_column(Text, default="")
+    traceback: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(40), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="dead", index=True)  # dead, requeued, discarded
+    enqueued_at: Mapped[dt.datetime | None]
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    archived_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    requeued_at: Mapped[dt.datetime | None]
+    requeued_by: Mapped[str | None] = mapped_column(String(128))
+    requeued_message_id: Mapped[str | None] = mapped_column(String(64))
+    discarded_at: Mapped[dt.datetime | None]
+    discarded_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class AuditEvent(Base):
+    """Who changed queue state, when, and what: every requeue, discard, purge, pause and run-now."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    who: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(256))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class JobRun(Base):
+    """The latest state of one message (all its attempts): best effort, written in batches."""
+
+    __tablename__ = "job_runs"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # running, succeeded, retrying, dead, skipped
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    enqueued_at: Mapped[dt.datetime | None]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    duration_ms: Mapped[float | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The arguments as JSON text, searchable with LIKE from the admin.
+    args_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class EmailLog(Base):
+    """One row per email idempotency key: claimed before sending, marked sent after; never sent twice."""
+
+    __tablename__ = "email_log"
+
+    idempotency_key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))  # claimed, sent, skipped, failed
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_expires_at: Mapped[dt.datetime | None]
+    sent_at: Mapped[dt.datetime | None]
+
+
+class ScheduleRun(Base):
+    """One fire of one schedule; the unique (name, fire time) is what makes a fire happen once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("name", "fire_time", name="uq_schedule_runs_name_fire_time"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    fire_time: Mapped[dt.datetime]
+    message_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # enqueued, missed, failed, manual
+    lag_seconds: Mapped[float | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    triggered_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class OutboxEntry(Base):
+    """A message written in the caller's transaction, published by the relay after commit."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    #: The encoded Dramatiq message (JSON text).
+    payload: Mapped[str] = mapped_column(Text)
+    delay_ms: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[dt.datetime | None]
+
+
+class Document(Base):
+    """A generated file, keyed by the request id so that a re-run replaces rather than duplicates."""
+
+    __tablename__ = "documents"
+
+    request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending, ready, failed
+    path: Mapped[str | None] = mapped_column(String(500))
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+
+
+class SyncRun(Base):
+    """One synchronisation with SAM.gov and what it changed."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)  # opportunities, entities, analytics, cleanup
+    status: Mapped[str] = mapped_column(String(16))  # running, succeeded, failed
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    records_seen: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# ---------------------------------------------------------------------------------------------- domain
+
+
+proposal_collaborators = Table(
+    "proposal_collaborators",
+    Base.metadata,
+    Column("proposal_id", ForeignKey("proposals.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    """A user of the web app, with what the emails need: address, zone, interests and opt-outs."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    naics_codes: Mapped[list[Any]] = mapped_column(default=list)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    set_asides: Mapped[list[Any]] = mapped_column(default=list)
+    #: Email kinds the user opted out of: welcome, reminder, proposal, weekly.
+    email_opt_outs: Mapped[list[Any]] = mapped_column(default=list)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_reminder_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    saved: Mapped[list[SavedOpportunity]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Opportunity(Base):
+    """A SAM.gov notice: normalized columns for queries plus the raw payload, upserted by notice id + hash."""
+
+    __tablename__ = "opportunities"
+
+    notice_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    solicitation_number: Mapped[str | None] = mapped_column(String(128), index=True)
+    agency_path: Mapped[str | None] = mapped_column(Text)
+    agency_code: Mapped[str | None] = mapped_column(String(128))
+    posted_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    notice_type: Mapped[str | None] = mapped_column(String(64))
+    base_type: Mapped[str | None] = mapped_column(String(64))
+    archive_type: Mapped[str | None] = mapped_column(String(32))
+    archive_date: Mapped[dt.date | None] = mapped_column(Date)
+    set_aside_code: Mapped[str | None] = mapped_column(String(32), index=True)
+    set_aside_description: Mapped[str | None] = mapped_column(String(256))
+    response_deadline: Mapped[dt.datetime | None] = mapped_column(index=True)
+    naics_code: Mapped[str | None] = mapped_column(String(16), index=True)
+    naics_codes: Mapped[list[Any]] = mapped_column(default=list)
+    classification_code: Mapped[str | None] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    award_amount: Mapped[Decimal | None] = mapped_column(Numeric(18, 2))
+    awardee_name: Mapped[str | None] = mapped_column(String(256))
+    awardee_uei: Mapped[str | None] = mapped_column(String(12))
+    place_state: Mapped[str | None] = mapped_column(String(8))
+    ui_link: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SavedOpportunity(Base):
+    """A notice a user is tracking."""
+
+    __tablename__ = "saved_opportunities"
+    __table_args__ = (UniqueConstraint("user_id", "notice_id", name="uq_saved_opportunities_user_notice"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    notice_id: Mapped[str] = mapped_column(ForeignKey("opportunities.notice_id", ondelete="CASCADE"))
+    saved_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="saved")
+    opportunity: Mapped[Opportunity] = relationship()
+
+
+class Proposal(Base):
+    """A proposal a user writes for a notice, shared with collaborators."""
+
+    __tablename__ = "proposals"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    notice_id: Mapped[str | None] = mapped_column(ForeignKey("opportunities.notice_id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(32), default="draft")  # draft, in_review, submitted, won, lost
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    collaborators: Mapped[list[User]] = relationship(secondary=proposal_collaborators)
+    opportunity: Mapped[Opportunity | None] = relationship()
+
+
+class Entity(Base):
+    """A SAM.gov registered entity, keyed by UEI."""
+
+    __tablename__ = "entities"
+
+    uei: Mapped[str] = mapped_column(String(12), primary_key=True)
+    cage_code: Mapped[str | None] = mapped_column(String(8))
+    legal_business_name: Mapped[str] = mapped_column(String(300), default="")
+    registration_status: Mapped[str | None] = mapped_column(String(32))
+    registration_date: Mapped[dt.date | None] = mapped_column(Date)
+    expiration_date: Mapped[dt.date | None] = mapped_column(Date)
+    primary_naics: Mapped[str | None] = mapped_column(String(16), index=True)
+    naics_list: Mapped[list[Any]] = mapped_column(default=list)
+    raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

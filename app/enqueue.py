@@ -1,0 +1,180 @@
+"""The enqueue helpers the web app imports: ``from app import enqueue``.
+
+Every helper validates its arguments against the job catalogue (:mod:`app.jobs`) and raises
+:class:`~app.errors.InvalidJob` at the call site, so a bad job never reaches a queue. Messages are built by
+actor and queue *name*; nothing here imports ``actors/``, WeasyPrint, or the email and sync code.
+
+Common options of every helper:
+
+- ``delay``: seconds (int/float) or a ``timedelta``; at most 7 days.
+- ``idempotency_key``: a finished job with the same key is not run again (and emails are claimed by it).
+- ``correlation_id``: defaults to the current one (:mod:`app.correlation`), else a new id.
+- ``session``: a SQLAlchemy session; the job is written to the outbox in the caller's transaction and published
+  by the relay after commit, so a rolled-back transaction sends nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from dramatiq import Message
+from sqlalchemy.orm import Session
+
+from app import correlation
+from app.errors import InvalidJob
+from app.jobs import JobSpec, spec_for
+
+#: The longest delay a message may carry (Dramatiq's Redis broker keeps delayed messages in memory).
+MAX_DELAY = dt.timedelta(days=7)
+MAX_IDEMPOTENCY_KEY = 256
+MAX_CORRELATION_ID = 64
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What the caller keeps of a sent job: enough to find it in the admin and in ``job_runs``."""
+
+    message_id: str
+    queue: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A validated message not sent yet; :func:`many` sends a list of them in one round trip."""
+
+    message: Message
+    delay_ms: int | None
+
+    @property
+    def ref(self) -> JobRef:
+        return JobRef(self.message.message_id, self.message.queue_name, self.message.actor_name)
+
+
+def job(
+    actor: str,
+    /,
+    *,
+    delay: float | dt.timedelta | None = None,
+    idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    **kwargs: Any,
+) -> PreparedJob:
+    """Validate and build the message of ``actor`` without sending it."""
+    spec = spec_for(actor)
+    return PreparedJob(
+        message=Message(
+            queue_name=spec.queue,
+            actor_name=spec.actor,
+            args=(),
+            kwargs=spec.encode(kwargs),
+            options=_options(spec, idempotency_key, correlation_id),
+        ),
+        delay_ms=_delay_ms(delay),
+    )
+
+
+def send(
+    actor: str,
+    /,
+    *,
+    delay: float | dt.timedelta | None = None,
+    idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    session: Session | None = None,
+    **kwargs: Any,
+) -> JobRef:
+    """Validate and send one job of ``actor`` (any actor of the catalogue) by name."""
+    prepared = job(
+        actor, delay=delay, idempotency_key=idempotency_key, correlation_id=correlation_id, **kwargs
+    )
+    return many([prepared], session=session)[0]
+
+
+def many(jobs: Iterable[PreparedJob], *, session: Session | None = None) -> list[JobRef]:
+    """Send prepared jobs in one pipelined round trip (or one outbox insert when ``session`` is given)."""
+    batch = list(jobs)
+    if not batch:
+        return []
+    if session is not None:
+        from app.outbox import stage
+
+        stage(session, [(p.message, p.delay_ms) for p in batch])
+    else:
+        from app.publishing import publish
+
+        publish([(p.message, p.delay_ms) for p in batch])
+    return [p.ref for p in batch]
+
+
+def _options(spec: JobSpec, idempotency_key: str | None, correlation_id: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+            raise InvalidJob(f"idempotency_key for {spec.actor} must be a string of 1..{MAX_IDEMPOTENCY_KEY}")
+        options["idempotency_key"] = idempotency_key
+    chosen = correlation_id or correlation.current() or correlation.new_id()
+    if not isinstance(chosen, str) or len(chosen) > MAX_CORRELATION_ID:
+        raise InvalidJob(f"correlation_id must be a string of at most {MAX_CORRELATION_ID} characters")
+    options["correlation_id"] = chosen
+    return options
+
+
+def _delay_ms(delay: float | dt.timedelta | None) -> int | None:
+    if delay is None:
+        return None
+    if isinstance(delay, bool) or not isinstance(delay, int | float | dt.timedelta):
+        raise InvalidJob("delay must be seconds (a number) or a timedelta")
+    seconds = delay.total_seconds() if isinstance(delay, dt.timedelta) else float(delay)
+    if not 0 <= seconds <= MAX_DELAY.total_seconds():
+        raise InvalidJob(f"delay must be between 0 and {MAX_DELAY.days} days")
+    return int(seconds * 1000)
+
+
+# ------------------------------------------------------------------------------------------- email queue
+
+
+def welcome_email(user_id: int, **options: Any) -> JobRef:
+    """Send the welcome email once per user (key ``welcome:<user_id>``)."""
+    options.setdefault("idempotency_key", f"welcome:{user_id}")
+    return send("send_welcome_email", user_id=user_id, **options)
+
+
+def opportunity_reminder(user_id: int, on: dt.date | None = None, **options: Any) -> JobRef:
+    """Remind a user of deadlines and new matches for the day ``on`` (default: today, UTC)."""
+    day = on or dt.datetime.now(dt.UTC).date()
+    options.setdefault("idempotency_key", f"reminder:{user_id}:{day.isoformat()}")
+    return send("send_opportunity_reminder", user_id=user_id, on=day, **options)
+
+
+def proposal_notification(proposal_id: int, event: str, **options: Any) -> JobRef:
+    """Tell a proposal's owner and collaborators about ``event`` (created, submitted, ...)."""
+    return send("send_proposal_notification", proposal_id=proposal_id, event=event, **options)
+
+
+def weekly_summary(
+    user_id: int, week: str | None = None, attachments: Iterable[str] = (), **options: Any
+) -> JobRef:
+    """Send the weekly summary of ISO ``week`` (default: the current week, UTC)."""
+    chosen = week or iso_week(dt.datetime.now(dt.UTC).date())
+    options.setdefault("idempotency_key", f"weekly:{user_id}:{chosen}")
+    return send("send_weekly_summary", user_id=user_id, week=chosen, attachments=tuple(attachments), **options)
+
+
+def daily_reminders(at: dt.datetime | None = None, **options: Any) -> JobRef:
+    """Fan out the reminders due at ``at`` (default now): users for whom it is 09:00 locally."""
+    return send("dispatch_daily_reminders", at=at or dt.datetime.now(dt.UTC), **options)
+
+
+def weekly_summaries(week: str | None = None, **options: Any) -> JobRef:
+    """Fan out one weekly summary per user for ISO ``week`` (default: the current week)."""
+    return send("dispatch_weekly_summaries", week=week or iso_week(dt.datetime.now(dt.UTC).date()), **options)
+
+
+def iso_week(day: dt.date) -> str:
+    """``2026-W48`` for any day of that ISO week."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"

@@ -1,0 +1,137 @@
+"""Job history (``job_runs``), written in batches by a background thread, off the hot path.
+
+Actors never wait for the database here: events go into an in-memory queue and a writer thread upserts them
+every ``interval`` seconds (or sooner when ``batch`` events are waiting), coalescing events of the same message.
+History is best effort: a SIGKILLed process loses its last unflushed batch; if the database is down the batch
+is dropped with a warning rather than blocking the workers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.models import JobRun
+from app.db.session import get_engine
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class JobEvent:
+    """One change of a message's state; ``None`` fields do not overwrite what the row already has."""
+
+    message_id: str
+    queue: str
+    actor: str
+    status: str
+    attempts: int
+    correlation_id: str | None = None
+    enqueued_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    duration_ms: float | None = None
+    error: str | None = None
+    args_text: str | None = None
+
+
+class HistoryWriter:
+    def __init__(self, *, interval: float = 0.5, batch: int = 500) -> None:
+        self.interval = interval
+        self.batch = batch
+        self._events: queue.SimpleQueue[JobEvent | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def record(self, event: JobEvent) -> None:
+        self._events.put(event)
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="job-history", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Flush what is queued and stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._events.put(None)
+            thread.join(timeout)
+        else:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write everything queued now (also used by tests and at shutdown)."""
+        pending: list[JobEvent] = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if event is not None:
+                pending.append(event)
+        return self._write(pending)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            pending: list[JobEvent] = []
+            try:
+                first = self._events.get(timeout=self.interval)
+            except queue.Empty:
+                continue
+            if first is None:
+                stopping = True
+            else:
+                pending.append(first)
+            while len(pending) < self.batch:
+                try:
+                    event = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                if event is None:
+                    stopping = True
+                    break
+                pending.append(event)
+            self._write(pending)
+
+    def _write(self, events: list[JobEvent]) -> int:
+        rows = _coalesce(events)
+        if not rows:
+            return 0
+        try:
+            engine = get_engine()
+            with engine.begin() as connection:
+                for row in rows:
+                    connection.execute(_upsert(engine.dialect.name, row))
+        except SQLAlchemyError:
+            logger.warning("job history batch dropped: database unavailable", extra={"rows": len(rows)})
+            return 0
+        return len(rows)
+
+
+def _coalesce(events: list[JobEvent]) -> list[dict[str, Any]]:
+    merged: dict[str, dict[str, Any]] = {}
+    for event in events:
+        row = merged.setdefault(event.message_id, {})
+        row.update({k: v for k, v in event.__dict__.items() if v is not None})
+    return list(merged.values())
+
+
+def _upsert(dialect: str, row: dict[str, Any]) -> Any:
+    table: Table = JobRun.__table__  # type: ignore[assignment]
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    full = {"args_text": "", **row}
+    statement = insert(table).values(**full)
+    updates = {k: statement.excluded[k] for k in row if k != "message_id"}
+    return statement.on_conflict_do_update(index_elements=["message_id"], set_=updates)

@@ -1,0 +1,28 @@
+"""The job catalogue: every actor's name, queue, argument schema and limits, without importing any actor.
+
+Both sides use it: the enqueue helpers validate arguments at the call site, and the actors validate the same
+schema when a message arrives (so a message written by hand or by an older release is checked too).
+"""
+
+from __future__ import annotations
+
+from app.jobs.documents import DOCUMENT_JOBS
+from app.jobs.email import EMAIL_JOBS
+from app.jobs.spec import JobArgs, JobSpec
+from app.jobs.sync import SYNC_JOBS
+
+#: actor name -> spec, for every actor of the platform.
+SPECS: dict[str, JobSpec] = {spec.actor: spec for spec in (*EMAIL_JOBS, *DOCUMENT_JOBS, *SYNC_JOBS)}
+
+
+def spec_for(actor: str) -> JobSpec:
+    """The spec of ``actor``; :class:`~app.errors.InvalidJob` for a name the platform does not know."""
+    from app.errors import InvalidJob
+
+    try:
+        return SPECS[actor]
+    except KeyError:
+        raise InvalidJob(f"unknown actor {actor!r}; known: {', '.join(sorted(SPECS))}") from None
+
+
+__all__ = ["SPECS", "JobArgs", "JobSpec", "spec_for"]

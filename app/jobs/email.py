@@ -1,0 +1,78 @@
+"""Argument schemas of the ``email`` queue's actors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, PositiveInt
+
+from app.constants import EMAIL_QUEUE
+from app.jobs.spec import JobArgs, JobSpec
+
+ProposalEvent = Literal["created", "submitted", "status_changed", "deadline_approaching"]
+
+
+def _iso_week(value: str) -> str:
+    try:
+        dt.date.fromisoformat(f"{value}-1")
+    except ValueError as err:
+        raise ValueError("must be an ISO week such as 2026-W48") from err
+    return value
+
+
+IsoWeek = Annotated[str, Field(pattern=r"^\d{4}-W\d{2}$"), AfterValidator(_iso_week)]
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("must carry a time zone")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    if not value or value.startswith("/") or ".." in value.split("/") or "\0" in value:
+        raise ValueError("must be a relative path under STORAGE_DIR")
+    return value
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
+
+
+class WelcomeEmailArgs(JobArgs):
+    user_id: PositiveInt
+
+
+class OpportunityReminderArgs(JobArgs):
+    user_id: PositiveInt
+    on: dt.date
+
+
+class ProposalNotificationArgs(JobArgs):
+    proposal_id: PositiveInt
+    event: ProposalEvent
+
+
+class WeeklySummaryArgs(JobArgs):
+    user_id: PositiveInt
+    week: IsoWeek
+    #: Files under STORAGE_DIR to attach (the weekly PDF report); relative paths only.
+    attachments: tuple[Annotated[str, Field(max_length=500), AfterValidator(_relative_path)], ...] = ()
+
+
+class DispatchDailyRemindersArgs(JobArgs):
+    at: AwareDatetime
+
+
+class DispatchWeeklySummariesArgs(JobArgs):
+    week: IsoWeek
+
+
+EMAIL_JOBS = (
+    JobSpec("send_welcome_email", EMAIL_QUEUE, WelcomeEmailArgs, time_limit_ms=60_000),
+    JobSpec("send_opportunity_reminder", EMAIL_QUEUE, OpportunityReminderArgs, time_limit_ms=60_000),
+    JobSpec("send_proposal_notification", EMAIL_QUEUE, ProposalNotificationArgs, time_limit_ms=60_000),
+    JobSpec("send_weekly_summary", EMAIL_QUEUE, WeeklySummaryArgs, time_limit_ms=120_000),
+    JobSpec("dispatch_daily_reminders", EMAIL_QUEUE, DispatchDailyRemindersArgs, time_limit_ms=30 * 60_000),
+    JobSpec("dispatch_weekly_summaries", EMAIL_QUEUE, DispatchWeeklySummariesArgs, time_limit_ms=30 * 60_000),
+)

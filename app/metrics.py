@@ -1,0 +1,90 @@
+"""The Prometheus metrics (names are public, ARCHITECTURE.md "Metrics").
+
+Worker processes write to the multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, set by ``jobs worker``
+before any process imports this module); queue gauges are computed from Redis at scrape time by
+:class:`QueueCollector` in the process that serves ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+JOBS_PROCESSED = Counter(
+    "worker_jobs_processed", "Messages processed, by outcome", ["queue", "actor", "status"]
+)
+JOB_DURATION = Histogram(
+    "worker_job_duration_seconds",
+    "Time spent in the actor",
+    ["queue", "actor"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+ACTIVE_JOBS = Gauge(
+    "worker_active_jobs", "Messages being processed now", ["queue", "actor"], multiprocess_mode="livesum"
+)
+JOB_RETRIES = Counter("worker_job_retries", "Retries scheduled", ["queue", "actor"])
+DEAD_LETTERS = Counter("worker_dead_letters", "Messages dead-lettered", ["queue", "actor"])
+EMAILS_SENT = Counter("worker_emails_sent", "Emails by kind and outcome", ["queue", "kind", "status"])
+SYNC_OPERATIONS = Counter(
+    "worker_sync_operations", "SAM.gov sync operations by kind and outcome", ["queue", "kind", "status"]
+)
+SCHEDULE_LAST_RUN = Gauge(
+    "worker_schedule_last_run_timestamp_seconds",
+    "When each schedule last fired",
+    ["queue", "schedule"],
+    multiprocess_mode="max",
+)
+
+
+class QueueCollector(Collector):
+    """``worker_queue_size{state}`` and ``worker_queue_oldest_message_age_seconds``, read from Redis per scrape.
+
+    Costs O(1) Redis commands per queue (plus one per live worker for in-progress), whatever the queue length.
+    """
+
+    def __init__(self, queues: Iterable[str]) -> None:
+        self.queues = tuple(queues)
+
+    def collect(self) -> Iterable[Metric]:
+        from app.queue_stats import queue_stats
+
+        size = GaugeMetricFamily("worker_queue_size", "Messages per queue and state", labels=["queue", "state"])
+        age = GaugeMetricFamily(
+            "worker_queue_oldest_message_age_seconds", "Age of the oldest ready message", labels=["queue"]
+        )
+        for stats in queue_stats(self.queues):
+            for state in ("ready", "delayed", "in_progress", "dead"):
+                size.add_metric([stats.queue, state], getattr(stats, state))
+            age.add_metric([stats.queue], stats.oldest_age_seconds)
+        yield size
+        yield age
+
+
+def render_latest(queues: Iterable[str] = ()) -> bytes:
+    """The text exposition: every process's metrics (multiprocess mode) plus queue gauges from Redis."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        from prometheus_client import REGISTRY
+
+        registry = REGISTRY
+    queue_list = tuple(queues)
+    if queue_list:
+        collector = QueueCollector(queue_list)
+        registry.register(collector)
+        try:
+            return generate_latest(registry)
+        finally:
+            registry.unregister(collector)
+    return generate_latest(registry)

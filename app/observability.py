@@ -1,0 +1,119 @@
+"""Logging (structlog, JSON by default, stdlib bridged), Sentry, and the scrubbing that keeps secrets in.
+
+Call :func:`setup` once per process before the broker exists (Sentry must hook in first).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+from app.settings import Settings
+
+#: Patterns whose matches never leave the process (Sentry events, breadcrumbs).
+_SECRET_PATTERNS = (
+    (re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE), r"\1[Filtered]"),
+    (re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE), r"\1[Filtered]"),
+    (re.compile(r"\bSG\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "[Filtered]"),
+    (re.compile(r"(https?://)[^:@/\s]+(:[^@/\s]*)?@"), r"\1[Filtered]@"),
+    (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[email]"),
+)
+_SECRET_KEYS = re.compile(r"authorization|api_?key|password|secret|token|dsn|cookie|email|body|html|text", re.I)
+
+
+def scrub(value: Any) -> Any:
+    """Recursively replace secrets, credentials in URLs and email addresses."""
+    if isinstance(value, str):
+        for pattern, replacement in _SECRET_PATTERNS:
+            value = pattern.sub(replacement, value)
+        return value
+    if isinstance(value, dict):
+        return {k: "[Filtered]" if isinstance(k, str) and _SECRET_KEYS.search(k) else scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _before_send(event: Any, hint: Any) -> Any:
+    # Arguments of jobs may hold personal data: drop frame locals and request bodies, scrub the rest.
+    for exception in (event.get("exception") or {}).get("values", []):
+        for frame in (exception.get("stacktrace") or {}).get("frames", []):
+            frame.pop("vars", None)
+    event.pop("request", None)
+    extra = event.get("extra") or {}
+    for key in ("args", "kwargs", "dramatiq_message"):
+        extra.pop(key, None)
+    return scrub(event)
+
+
+def _before_breadcrumb(crumb: Any, hint: Any) -> Any:
+    return scrub(crumb)
+
+
+def setup_sentry(settings: Settings) -> bool:
+    """Initialise sentry-sdk when ``SENTRY_DSN`` is set; returns whether it is on."""
+    if settings.sentry_dsn is None:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn.get_secret_value(),
+        environment=settings.sentry_environment,
+        send_default_pii=False,
+        include_local_variables=False,
+        before_send=_before_send,
+        before_breadcrumb=_before_breadcrumb,
+        # Error log lines become breadcrumbs, not events: the dead-letter middleware sends the one event.
+        integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
+        default_integrations=True,
+        auto_enabling_integrations=False,
+        traces_sample_rate=0.0,
+    )
+    return True
+
+
+def setup_logging(settings: Settings) -> None:
+    """structlog for our lines, stdlib (Dramatiq, SQLAlchemy) bridged into the same renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.ExtraAdder(),
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if settings.log_format == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[*shared[:-1], structlog.processors.format_exc_info, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)
+    for noisy in ("urllib3", "httpx", "httpcore", "python_http_client"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+
+
+def setup(settings: Settings) -> None:
+    setup_sentry(settings)
+    setup_logging(settings)

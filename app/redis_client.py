@@ -1,0 +1,31 @@
+"""The process's Redis client for the platform's own keys (locks, heartbeats, idempotency marks, stats)."""
+
+from __future__ import annotations
+
+import functools
+
+import redis
+
+from app.constants import DRAMATIQ_NAMESPACE, KEY_PREFIX
+
+
+@functools.cache
+def client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
+
+
+def get_redis() -> redis.Redis:
+    """The client of ``REDIS_URL`` (cached per process)."""
+    from app.settings import get_settings
+
+    return client_for(get_settings().redis_url)
+
+
+def platform_key(*parts: str) -> str:
+    """A key under the platform's prefix, e.g. ``jobs:heartbeat:email:host:123``."""
+    return ":".join((KEY_PREFIX, *parts))
+
+
+def dramatiq_key(name: str) -> str:
+    """A key under Dramatiq's namespace, e.g. ``dramatiq:email.XQ``."""
+    return f"{DRAMATIQ_NAMESPACE}:{name}"

@@ -1,0 +1,1 @@
+"""The schedule table and the scheduler sidecar (a later issue)."""
