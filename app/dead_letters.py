@@ -135,7 +135,8 @@ def record_from_raw(queue: str, redis_id: str, data: bytes, error: BaseException
         exception_type=exc_type,
         exception_message=f"payload could not be decoded: {error}"[:10_000],
         fingerprint=fingerprint("(undecodable)", exc_type, ""),
-        raw_payload=data.decode("utf-8", errors="replace")[:100_000],
+        # Text columns cannot hold NUL (PostgreSQL); undecodable bytes are kept visible as escapes.
+        raw_payload=data.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")[:100_000],
     )
 
 

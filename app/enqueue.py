@@ -139,29 +139,52 @@ def _delay_ms(delay: float | dt.timedelta | None) -> int | None:
 
 def welcome_email(user_id: int, **options: Any) -> JobRef:
     """Send the welcome email once per user (key ``welcome:<user_id>``)."""
-    options.setdefault("idempotency_key", f"welcome:{user_id}")
+    from app.jobs.email import welcome_key
+
+    options.setdefault("idempotency_key", welcome_key(user_id))
     return send("send_welcome_email", user_id=user_id, **options)
+
+
+def opportunity_reminder_job(user_id: int, on: dt.date, **options: Any) -> PreparedJob:
+    """The reminder of ``user_id`` for the local day ``on``, prepared for :func:`many` (the dispatcher's unit)."""
+    from app.jobs.email import reminder_key
+
+    options.setdefault("idempotency_key", reminder_key(user_id, on))
+    return job("send_opportunity_reminder", user_id=user_id, on=on, **options)
 
 
 def opportunity_reminder(user_id: int, on: dt.date | None = None, **options: Any) -> JobRef:
     """Remind a user of deadlines and new matches for the day ``on`` (default: today, UTC)."""
-    day = on or dt.datetime.now(dt.UTC).date()
-    options.setdefault("idempotency_key", f"reminder:{user_id}:{day.isoformat()}")
-    return send("send_opportunity_reminder", user_id=user_id, on=day, **options)
+    session = options.pop("session", None)
+    prepared = opportunity_reminder_job(user_id, on or dt.datetime.now(dt.UTC).date(), **options)
+    return many([prepared], session=session)[0]
 
 
-def proposal_notification(proposal_id: int, event: str, **options: Any) -> JobRef:
-    """Tell a proposal's owner and collaborators about ``event`` (created, submitted, ...)."""
+def proposal_notification(proposal_id: int, event: str, status: str | None = None, **options: Any) -> JobRef:
+    """Tell a proposal's owner and collaborators about ``event`` (created, submitted, status_changed, ...).
+
+    For ``status_changed`` pass the new ``status`` so that each change is an email of its own.
+    """
+    if status is not None:
+        options["status"] = status
     return send("send_proposal_notification", proposal_id=proposal_id, event=event, **options)
+
+
+def weekly_summary_job(user_id: int, week: str, attachments: Iterable[str] = (), **options: Any) -> PreparedJob:
+    """The weekly summary of ``user_id`` for ISO ``week``, prepared for :func:`many`."""
+    from app.jobs.email import weekly_key
+
+    options.setdefault("idempotency_key", weekly_key(user_id, week))
+    return job("send_weekly_summary", user_id=user_id, week=week, attachments=tuple(attachments), **options)
 
 
 def weekly_summary(
     user_id: int, week: str | None = None, attachments: Iterable[str] = (), **options: Any
 ) -> JobRef:
     """Send the weekly summary of ISO ``week`` (default: the current week, UTC)."""
+    session = options.pop("session", None)
     chosen = week or iso_week(dt.datetime.now(dt.UTC).date())
-    options.setdefault("idempotency_key", f"weekly:{user_id}:{chosen}")
-    return send("send_weekly_summary", user_id=user_id, week=chosen, attachments=tuple(attachments), **options)
+    return many([weekly_summary_job(user_id, chosen, attachments, **options)], session=session)[0]
 
 
 def daily_reminders(at: dt.datetime | None = None, **options: Any) -> JobRef:

@@ -46,3 +46,22 @@ def relay_once(session: Session, *, batch: int = 500) -> int:
         entry.published_at = now
     session.commit()
     return len(entries)
+
+
+def run_relay(*, once: bool = False, interval: float = 0.5) -> None:
+    """The relay loop of ``jobs relay``: publish until stopped (or until nothing is pending, with ``once``)."""
+    import signal
+    import threading
+
+    from app.db.session import session_scope
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.is_set():
+        with session_scope() as session:
+            published = relay_once(session)
+        if once and not published:
+            return
+        if not published:
+            stop.wait(interval)

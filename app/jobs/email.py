@@ -1,4 +1,9 @@
-"""Argument schemas of the ``email`` queue's actors."""
+"""Argument schemas of the ``email`` queue's actors, and the idempotency keys of the emails they send.
+
+The keys live here, next to the schemas, because both sides need them: the enqueue helpers put them on messages
+(the Redis-side duplicate filter) and the email service claims them in ``email_log`` (the durable one). This
+module stays import-light so that the web app can use it without loading the email code.
+"""
 
 from __future__ import annotations
 
@@ -51,6 +56,8 @@ class OpportunityReminderArgs(JobArgs):
 class ProposalNotificationArgs(JobArgs):
     proposal_id: PositiveInt
     event: ProposalEvent
+    #: For ``status_changed``: the new status, so that each change is its own email (default: the current one).
+    status: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")] | None = None
 
 
 class WeeklySummaryArgs(JobArgs):
@@ -66,6 +73,31 @@ class DispatchDailyRemindersArgs(JobArgs):
 
 class DispatchWeeklySummariesArgs(JobArgs):
     week: IsoWeek
+
+
+def welcome_key(user_id: int) -> str:
+    """``welcome:42``: one welcome email per user, ever."""
+    return f"welcome:{user_id}"
+
+
+def reminder_key(user_id: int, on: dt.date) -> str:
+    """``reminder:42:2026-11-23``: one reminder per user per local day."""
+    return f"reminder:{user_id}:{on.isoformat()}"
+
+
+def proposal_key(proposal_id: int, event: str, recipient_id: int, occurrence: str | None = None) -> str:
+    """``proposal:17:submitted:42``: one email per proposal event and recipient.
+
+    Events that can happen more than once for a proposal (a status change, a moved due date) carry what makes
+    this occurrence distinct: ``proposal:17:status_changed:in_review:42``.
+    """
+    middle = f"{event}:{occurrence}" if occurrence else event
+    return f"proposal:{proposal_id}:{middle}:{recipient_id}"
+
+
+def weekly_key(user_id: int, week: str) -> str:
+    """``weekly:42:2026-W48``: one summary per user per ISO week."""
+    return f"weekly:{user_id}:{week}"
 
 
 EMAIL_JOBS = (

@@ -13,6 +13,7 @@ import logging
 import redis
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
+from dramatiq.errors import ActorNotFound
 
 from app import dead_letters
 from app.redis_client import dramatiq_key
@@ -25,7 +26,9 @@ class DeadLetterArchive(Middleware):
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
         exception = getattr(message, "_exception", None)
-        reason = str(message.options.get("dead_reason") or "failed")
+        # Dramatiq nacks an unknown actor itself, before any middleware's after_process_message sees it.
+        default = "unknown_actor" if isinstance(exception, ActorNotFound) else "failed"
+        reason = str(message.options.get("dead_reason") or default)
         record = dead_letters.record_from_message(message._message, exception, reason)
         redis_id = message.options.get("redis_message_id")
         client = broker.client

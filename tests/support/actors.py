@@ -26,7 +26,7 @@ def _count(name: str) -> int:
     return int(get_redis().incr(f"test:count:{name}"))
 
 
-@dramatiq.actor(**FAST, max_retries=2)
+@dramatiq.actor(queue_name=TEST_QUEUE, max_retries=2, min_backoff=1_000, backoff_factor=3, max_backoff=10_000)
 def always_retryable(tag: str) -> None:
     get_redis().rpush(f"test:times:{tag}", time.time())
     raise RetryableError(f"transient failure for {tag}")

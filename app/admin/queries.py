@@ -1,0 +1,294 @@
+"""What the admin reads from Redis and the database: small functions, no web types, no actor imports.
+
+Queue numbers cost O(1) Redis commands per queue (``app.queue_stats``) plus two grouped SQL queries for all
+queues together; workers come from the ``jobs:heartbeat:<queue>:<host>:<pid>`` keys the workers refresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from app.db.models import DeadLetter, JobRun
+from app.db.session import get_engine
+from app.db.types import utcnow
+from app.dead_letters import DeadLetterFilter
+from app.queue_stats import queue_stats
+from app.redis_client import platform_key
+
+logger = logging.getLogger(__name__)
+
+#: Window of the throughput column of the queue overview.
+THROUGHPUT_WINDOW = dt.timedelta(hours=1)
+#: SCAN batch size when listing worker heartbeat keys.
+HEARTBEAT_SCAN_COUNT = 1000
+#: Upper bound on rows any list query returns, whatever the caller asks for.
+MAX_LIMIT = 500
+
+
+# --------------------------------------------------------------------------------------------- health
+
+
+def check_redis(client: redis.Redis) -> None:
+    """Raise unless Redis answers PING."""
+    client.ping()
+
+
+def check_database() -> None:
+    """Raise unless the database answers ``SELECT 1``."""
+    with get_engine().connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+# --------------------------------------------------------------------------------------------- workers
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """One worker process, merged from its per-queue heartbeat keys."""
+
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    threads: int
+    started: float | None
+    expires_in_s: int | None
+
+    @property
+    def uptime_s(self) -> float | None:
+        return max(0.0, utcnow().timestamp() - self.started) if self.started else None
+
+
+def list_workers(client: redis.Redis) -> list[WorkerInfo]:
+    """Live workers (heartbeat keys expire after their TTL), sorted by host and pid.
+
+    SCAN walks the keyspace once whatever the queue lengths; values and TTLs come back in one pipeline.
+    """
+    keys = sorted(client.scan_iter(match=platform_key("heartbeat", "*"), count=HEARTBEAT_SCAN_COUNT))
+    if not keys:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.get(key)
+        pipe.ttl(key)
+    results = pipe.execute()
+    merged: dict[tuple[str, int], WorkerInfo] = {}
+    for key, body, ttl in zip(keys, results[0::2], results[1::2], strict=True):
+        info = _parse_heartbeat(key, body, ttl)
+        if info is None:
+            continue
+        ident = (info.host, info.pid)
+        if ident in merged:
+            before = merged[ident]
+            info = WorkerInfo(
+                info.host,
+                info.pid,
+                tuple(sorted({*before.queues, *info.queues})),
+                max(before.threads, info.threads),
+                info.started or before.started,
+                min(t for t in (before.expires_in_s, info.expires_in_s) if t is not None)
+                if before.expires_in_s is not None or info.expires_in_s is not None
+                else None,
+            )
+        merged[ident] = info
+    return sorted(merged.values(), key=lambda w: (w.host, w.pid))
+
+
+def _parse_heartbeat(key: bytes | str, body: bytes | None, ttl: int) -> WorkerInfo | None:
+    """A heartbeat's JSON, or the key's own parts when the JSON is missing or malformed."""
+    name = key.decode() if isinstance(key, bytes) else key
+    parts = name.split(":")  # jobs:heartbeat:<queue>:<host>:<pid>
+    if len(parts) < 5 or body is None:
+        return None
+    queue, host, pid = parts[2], ":".join(parts[3:-1]), parts[-1]
+    try:
+        data: dict[str, Any] = json.loads(body)
+    except ValueError:
+        logger.warning("malformed worker heartbeat", extra={"key": name})
+        data = {}
+    try:
+        return WorkerInfo(
+            host=str(data.get("host") or host),
+            pid=int(data.get("pid") or pid),
+            queues=tuple(sorted({queue, *(str(q) for q in data.get("queues") or ())})),
+            threads=int(data.get("threads") or 0),
+            started=float(data["started"]) if data.get("started") else None,
+            expires_in_s=ttl if ttl >= 0 else None,
+        )
+    except (TypeError, ValueError):
+        logger.warning("malformed worker heartbeat", extra={"key": name})
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- queues
+
+
+@dataclass(frozen=True)
+class QueueOverview:
+    """One row of ``/admin/queues``."""
+
+    queue: str
+    ready: int
+    delayed: int
+    in_progress: int
+    #: Dead letters in the archive with status ``dead`` plus messages still in Dramatiq's XQ (not imported yet).
+    dead: int
+    dead_archived: int
+    dead_in_xq: int
+    oldest_age_seconds: float
+    #: Messages of this queue finished (any outcome) in the last hour, from ``job_runs``.
+    throughput_last_hour: int
+    failed_last_hour: int
+    workers: int
+    worker_hosts: list[str] = field(default_factory=list)
+
+
+def queue_overview(
+    session: Session, client: redis.Redis, queues: Sequence[str], *, now: dt.datetime | None = None
+) -> list[QueueOverview]:
+    """Every queue's numbers: O(1) Redis commands per queue and two grouped SQL queries in all."""
+    stats = queue_stats(queues, client)
+    dead = dict(
+        session.execute(
+            select(DeadLetter.queue, func.count())
+            .where(DeadLetter.status == "dead", DeadLetter.queue.in_(queues))
+            .group_by(DeadLetter.queue)
+        ).tuples()
+    )
+    since = (now or utcnow()) - THROUGHPUT_WINDOW
+    finished: dict[str, tuple[int, int]] = {}
+    for queue, total, failed in session.execute(
+        select(JobRun.queue, func.count(), func.count().filter(JobRun.status == "dead"))
+        .where(JobRun.finished_at >= since, JobRun.queue.in_(queues))
+        .group_by(JobRun.queue)
+    ).tuples():
+        finished[queue] = (int(total), int(failed))
+    workers = list_workers(client)
+    rows = []
+    for s in stats:
+        archived = int(dead.get(s.queue, 0))
+        serving = [w for w in workers if s.queue in w.queues]
+        total, failed = finished.get(s.queue, (0, 0))
+        rows.append(
+            QueueOverview(
+                queue=s.queue,
+                ready=s.ready,
+                delayed=s.delayed,
+                in_progress=s.in_progress,
+                dead=archived + s.dead,
+                dead_archived=archived,
+                dead_in_xq=s.dead,
+                oldest_age_seconds=round(s.oldest_age_seconds, 3),
+                throughput_last_hour=total,
+                failed_last_hour=failed,
+                workers=len(serving),
+                worker_hosts=sorted({f"{w.host}:{w.pid}" for w in serving}),
+            )
+        )
+    return rows
+
+
+# ------------------------------------------------------------------------------------------ dead letters
+
+
+@dataclass(frozen=True)
+class DeadLetterGroup:
+    """Dead letters sharing a fingerprint (one cause): what an operator repairs in one go."""
+
+    fingerprint: str
+    queue: str
+    actor: str
+    exception_type: str
+    count: int
+    first_failed_at: dt.datetime
+    last_failed_at: dt.datetime
+    latest_id: int
+    latest_message: str
+
+
+def dead_letter_groups(session: Session, where: DeadLetterFilter, *, limit: int = 100) -> list[DeadLetterGroup]:
+    """Groups by fingerprint, the most recently failing first."""
+    query = where.apply(
+        select(
+            DeadLetter.fingerprint,
+            DeadLetter.queue,
+            DeadLetter.actor,
+            DeadLetter.exception_type,
+            func.count(),
+            func.min(DeadLetter.failed_at),
+            func.max(DeadLetter.failed_at),
+            func.max(DeadLetter.id),
+        )
+    )
+    query = query.group_by(
+        DeadLetter.fingerprint, DeadLetter.queue, DeadLetter.actor, DeadLetter.exception_type
+    ).order_by(func.max(DeadLetter.failed_at).desc())
+    rows = session.execute(query.limit(min(limit, MAX_LIMIT))).all()
+    latest_ids = [row[7] for row in rows]
+    messages = dict(
+        session.execute(
+            select(DeadLetter.id, DeadLetter.exception_message).where(DeadLetter.id.in_(latest_ids))
+        ).tuples()
+    )
+    return [
+        DeadLetterGroup(
+            fingerprint=fp,
+            queue=queue,
+            actor=actor,
+            exception_type=exc,
+            count=int(count),
+            first_failed_at=first,
+            last_failed_at=last,
+            latest_id=int(latest),
+            latest_message=(messages.get(latest) or "")[:500],
+        )
+        for fp, queue, actor, exc, count, first, last, latest in rows
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- jobs
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """A search in ``job_runs``; empty fields do not filter."""
+
+    message_id: str | None = None
+    queue: str | None = None
+    actor: str | None = None
+    status: str | None = None
+    correlation_id: str | None = None
+    #: Substring of the arguments' JSON text (``LIKE``, wildcards in the text are taken literally).
+    text: str | None = None
+    limit: int = 50
+
+
+def search_jobs(session: Session, query: JobQuery) -> list[JobRun]:
+    """Matching runs, newest first (by enqueue time, else start or finish time)."""
+    stmt = select(JobRun)
+    for column, value in (
+        (JobRun.message_id, query.message_id),
+        (JobRun.queue, query.queue),
+        (JobRun.actor, query.actor),
+        (JobRun.status, query.status),
+        (JobRun.correlation_id, query.correlation_id),
+    ):
+        if value:
+            stmt = stmt.where(column == value)
+    if query.text:
+        stmt = stmt.where(JobRun.args_text.like(f"%{_escape_like(query.text)}%", escape="\\"))
+    newest = func.coalesce(JobRun.enqueued_at, JobRun.started_at, JobRun.finished_at)
+    stmt = stmt.order_by(newest.desc().nulls_last(), JobRun.message_id)
+    return list(session.scalars(stmt.limit(max(1, min(query.limit, MAX_LIMIT)))))
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,146 @@
+"""``jobs worker QUEUE``: one worker group = Dramatiq's process group + a small /metrics and /health server.
+
+The Dramatiq CLI forks the worker processes; this parent process prepares a clean Prometheus multiprocess
+directory for them (it must exist before any child imports prometheus_client), serves every child's metrics
+aggregated with the queue gauges read from Redis, and forwards SIGTERM/SIGINT so that the group stops
+gracefully: running jobs get ``--shutdown-timeout`` seconds to finish, then whatever is left is requeued.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from app.constants import WORKER_DEFAULTS, WORKER_HTTP_PORTS
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class WorkerGroup:
+    queue: str
+    processes: int
+    threads: int
+    shutdown_timeout_s: int
+    http_port: int
+    modules: tuple[str, ...] = ()
+
+    @classmethod
+    def for_queue(
+        cls,
+        queue: str,
+        *,
+        processes: int | None = None,
+        threads: int | None = None,
+        shutdown_timeout_s: int = 30,
+        http_port: int | None = None,
+        modules: Iterable[str] = (),
+    ) -> WorkerGroup:
+        default_processes, default_threads = WORKER_DEFAULTS.get(queue, (1, 4))
+        return cls(
+            queue=queue,
+            processes=processes or default_processes,
+            threads=threads or default_threads,
+            shutdown_timeout_s=shutdown_timeout_s,
+            http_port=WORKER_HTTP_PORTS.get(queue, 0) if http_port is None else http_port,
+            modules=tuple(modules) or (f"actors.{queue}",),
+        )
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "dramatiq", "app.broker", *self.modules,
+            "--queues", self.queue,
+            "--processes", str(self.processes),
+            "--threads", str(self.threads),
+            "--worker-shutdown-timeout", str(self.shutdown_timeout_s * 1000),
+            "--skip-logging",
+        ]  # fmt: skip
+
+
+def prepare_multiproc_dir(queue: str, configured: Path | None) -> Path:
+    """A clean directory per worker group: stale files of dead processes would skew the sums."""
+    directory = configured or Path(tempfile.gettempdir()) / f"jobs-prometheus-{queue}-{os.getpid()}"
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    return directory
+
+
+def health_ok(queue: str) -> bool:
+    """A live worker of ``queue`` on this host has refreshed its heartbeat key within its TTL."""
+    from app.middleware.worker_lifecycle import heartbeat_pattern
+    from app.redis_client import get_redis
+
+    return any(True for _ in get_redis().scan_iter(match=heartbeat_pattern(queue, socket.gethostname())))
+
+
+def metrics_app(queue: str) -> Callable[..., Iterable[bytes]]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            from prometheus_client import CONTENT_TYPE_LATEST
+
+            from app.metrics import render_latest
+
+            body = render_latest([queue])
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [body]
+        if path == "/health":
+            healthy = health_ok(queue)
+            start_response("200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"ok\n" if healthy else b"no live worker heartbeat\n"]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return app
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (stdlib signature)
+        logger.debug("metrics request", extra={"request": format % args})
+
+
+def serve_metrics(queue: str, port: int) -> _ThreadingWSGIServer:
+    server = make_server(
+        "0.0.0.0", port, metrics_app(queue), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, name="worker-http", daemon=True).start()
+    return server
+
+
+def run(group: WorkerGroup, *, multiproc_dir: Path | None = None) -> int:
+    """Run the group until it stops; returns its exit code."""
+    directory = prepare_multiproc_dir(group.queue, multiproc_dir)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    server = serve_metrics(group.queue, group.http_port) if group.http_port else None
+    child = subprocess.Popen(group.command())
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        return child.wait()
+    finally:
+        if server is not None:
+            server.shutdown()
+        if multiproc_dir is None:
+            shutil.rmtree(directory, ignore_errors=True)
