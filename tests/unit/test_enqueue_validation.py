@@ -1,0 +1,78 @@
+"""The helpers refuse bad jobs at the call site, before anything reaches Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app import correlation, enqueue
+from app.errors import InvalidJob
+from app.jobs import SPECS
+
+
+@pytest.mark.parametrize(
+    ("actor", "kwargs", "fragment"),
+    [
+        ("send_welcome_email", {"user_id": 0}, "user_id"),
+        ("send_welcome_email", {"user_id": "abc"}, "user_id"),
+        ("send_welcome_email", {}, "user_id"),
+        ("send_welcome_email", {"user_id": 1, "extra": 2}, "extra"),
+        ("send_proposal_notification", {"proposal_id": 3, "event": "exploded"}, "event"),
+        ("send_weekly_summary", {"user_id": 1, "week": "2026-W60"}, "week"),
+        ("send_weekly_summary", {"user_id": 1, "week": "2026-W48", "attachments": ["../etc/passwd"]}, "attachments"),
+        ("dispatch_daily_reminders", {"at": dt.datetime(2026, 11, 23, 9)}, "time zone"),
+        ("process_attachment", {"request_id": "req-00000001", "notice_id": "xyz", "url": "https://a"}, "notice_id"),
+        ("cleanup_data", {"older_than_days": 0}, "older_than_days"),
+    ],
+)
+def test_bad_arguments_raise_invalid_job_naming_the_field(actor: str, kwargs: dict[str, object], fragment: str) -> None:
+    with pytest.raises(InvalidJob) as caught:
+        enqueue.job(actor, **kwargs)
+    assert fragment in str(caught.value)
+
+
+def test_unknown_actor_is_refused() -> None:
+    with pytest.raises(InvalidJob, match="unknown actor"):
+        enqueue.job("send_fax", user_id=1)
+
+
+@pytest.mark.parametrize("delay", [-1, dt.timedelta(days=8), "soon", True])
+def test_bad_delays_are_refused(delay: object) -> None:
+    with pytest.raises(InvalidJob, match="delay"):
+        enqueue.job("send_welcome_email", user_id=1, delay=delay)  # type: ignore[arg-type]
+
+
+def test_a_prepared_job_carries_queue_actor_options_and_json_safe_arguments() -> None:
+    with correlation.correlated("req-123"):
+        prepared = enqueue.job(
+            "dispatch_daily_reminders",
+            at=dt.datetime(2026, 11, 23, 14, tzinfo=dt.UTC),
+            delay=dt.timedelta(seconds=3),
+            idempotency_key="k1",
+        )
+    message = prepared.message
+    assert (message.queue_name, message.actor_name) == ("email", "dispatch_daily_reminders")
+    assert message.kwargs == {"at": "2026-11-23T14:00:00Z"}
+    assert message.options == {"idempotency_key": "k1", "correlation_id": "req-123"}
+    assert prepared.delay_ms == 3_000
+    assert prepared.ref == enqueue.JobRef(message.message_id, "email", "dispatch_daily_reminders")
+
+
+def test_every_actor_of_the_architecture_is_in_the_catalogue() -> None:
+    expected = {
+        "email": {"send_welcome_email", "send_opportunity_reminder", "send_proposal_notification",
+                  "send_weekly_summary", "dispatch_daily_reminders", "dispatch_weekly_summaries"},
+        "documents": {"generate_report", "export_data", "process_attachment", "build_compliance_matrix"},
+        "sync": {"sync_opportunities", "sync_opportunity_partition", "sync_entities", "refresh_analytics",
+                 "cleanup_data"},
+    }
+    by_queue: dict[str, set[str]] = {}
+    for spec in SPECS.values():
+        by_queue.setdefault(spec.queue, set()).add(spec.actor)
+    assert by_queue == expected
+
+
+def test_helpers_default_their_idempotency_keys() -> None:
+    assert enqueue.iso_week(dt.date(2026, 11, 23)) == "2026-W48"
+    assert enqueue.iso_week(dt.date(2027, 1, 1)) == "2026-W53"
