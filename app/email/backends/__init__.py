@@ -19,7 +19,7 @@ class EmailBackend(Protocol):
 
     name: str
 
-    def send(self, email: OutgoingEmail) -> str | None: ...
+    def send(self, outgoing: OutgoingEmail) -> str | None: ...
 
 
 def build_backend(settings: Settings) -> EmailBackend:
@@ -38,7 +38,9 @@ def build_backend(settings: Settings) -> EmailBackend:
         from app.email.backends.smtp import SmtpBackend
 
         return SmtpBackend(
-            host=settings.smtp_host, port=settings.smtp_port, sender=settings.email_from,
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.email_from,
             timeout_s=settings.sendgrid_timeout_s,
         )
     if settings.email_backend == "console":

@@ -16,8 +16,8 @@ class ConsoleBackend:
         self.sender = sender
         self.stream = stream
 
-    def send(self, email: OutgoingEmail) -> str:
-        msg = build_mime(email, sender=self.sender)
+    def send(self, outgoing: OutgoingEmail) -> str:
+        msg = build_mime(outgoing, sender=self.sender)
         stream = self.stream or sys.stdout
         stream.write(msg.as_string() + "\n")
         stream.flush()

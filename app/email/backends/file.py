@@ -24,9 +24,9 @@ class FileBackend:
         self.directory = directory
         self.sender = sender
 
-    def send(self, email: OutgoingEmail) -> str:
-        msg = build_mime(email, sender=self.sender)
-        stem = f"{time.time_ns()}-{_UNSAFE.sub('_', email.idempotency_key)}"
+    def send(self, outgoing: OutgoingEmail) -> str:
+        msg = build_mime(outgoing, sender=self.sender)
+        stem = f"{time.time_ns()}-{_UNSAFE.sub('_', outgoing.idempotency_key)}"
         target = self.directory / f"{stem}.eml"
         temporary = self.directory / f".{stem}.tmp"
         try:

@@ -28,7 +28,10 @@ def build_mime(outgoing: OutgoingEmail, *, sender: str) -> EmailMessage:
     for attachment in outgoing.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         msg.add_attachment(
-            attachment.content, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=attachment.filename,
         )
     return msg
 

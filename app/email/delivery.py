@@ -1,0 +1,160 @@
+"""One email, exactly once: skip or claim, render, send, mark. Every kind goes through :func:`deliver`.
+
+The order matters. The claim is committed before the email leaves (so a duplicate message finds it), and the
+mark is committed after (so a retry of a sent email does nothing). A failed send gives the claim back at once:
+``failed`` for a permanent error (a requeue from the dead letters may try again), claimable for a transient one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app import metrics
+from app.constants import EMAIL_QUEUE
+from app.db.session import session_scope
+from app.email import claims, links
+from app.email.attachments import load_attachments
+from app.email.backends import EmailBackend, get_backend
+from app.email.message import OutgoingEmail
+from app.email.recipients import Recipient
+from app.email.rendering import EmailRenderer, get_renderer
+from app.errors import PermanentError
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    SENT = "sent"
+    SKIPPED = "skipped"
+    #: Already sent or skipped under the same key: nothing done.
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class EmailJob:
+    """One email to one recipient, described by its kind-specific builder (:mod:`app.email.content`)."""
+
+    kind: str
+    key: str
+    recipient: Recipient
+    #: Template variables of the kind; the common ones (recipient, links) are added by :func:`compose`.
+    context: Mapping[str, Any]
+    #: Paths under STORAGE_DIR.
+    attachments: tuple[str, ...] = ()
+    #: Set by the builder when there is nothing to say (e.g. a reminder without deadlines or matches).
+    skip_reason: str | None = None
+    #: Runs in the transaction that marks the email sent (e.g. to move the user's last-reminder time).
+    on_sent: Callable[[Session], None] | None = None
+
+
+def deliver(
+    job: EmailJob,
+    *,
+    backend: EmailBackend | None = None,
+    renderer: EmailRenderer | None = None,
+    lease: dt.timedelta = claims.CLAIM_LEASE,
+) -> Outcome:
+    """Send ``job`` unless its key is done; raise the backend's error (after giving the claim back) on failure."""
+    request = claims.ClaimRequest(
+        key=job.key,
+        kind=job.kind,
+        user_id=job.recipient.user_id,
+        recipient=job.recipient.email,
+        message_id=current_message_id(),
+    )
+    fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
+    reason = job.skip_reason or job.recipient.skip_reason(job.kind)
+    if reason is not None:
+        if not claims.record_skip(request, reason):
+            logger.info("email already handled", extra=fields)
+            return Outcome.DUPLICATE
+        _count(job.kind, Outcome.SKIPPED.value)
+        logger.info("email skipped", extra={**fields, "skip_reason": reason})
+        return Outcome.SKIPPED
+    if claims.claim(request, lease=lease) is claims.ClaimResult.DONE:
+        logger.info("email already handled", extra=fields)
+        return Outcome.DUPLICATE
+    try:
+        outgoing = compose(job, renderer or get_renderer())
+        chosen = backend or get_backend()
+        provider_id = chosen.send(outgoing)
+    except BaseException as err:
+        _give_back(job.key, err)
+        _count(job.kind, "failed")
+        logger.warning(
+            "email not sent", extra={**fields, "error_type": type(err).__qualname__, "error": str(err)}
+        )
+        raise
+    with session_scope() as session:
+        claims.mark_sent(job.key, provider_id, session=session)
+        if job.on_sent is not None:
+            job.on_sent(session)
+    _count(job.kind, Outcome.SENT.value)
+    logger.info("email sent", extra={**fields, "backend": chosen.name, "provider_message_id": provider_id})
+    return Outcome.SENT
+
+
+def compose(job: EmailJob, renderer: EmailRenderer) -> OutgoingEmail:
+    """Render ``job`` into a transport-independent email with the common variables and headers."""
+    assert job.recipient.email is not None  # a recipient without an address is skipped before this
+    context = {
+        **job.context,
+        "kind": job.kind,
+        "recipient": job.recipient,
+        "dashboard_url": links.dashboard(),
+        "unsubscribe_url": links.unsubscribe(job.kind),
+    }
+    rendered = renderer.render(job.kind, context)
+    return OutgoingEmail(
+        idempotency_key=job.key,
+        kind=job.kind,
+        to_email=job.recipient.email,
+        to_name=job.recipient.name,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        headers=links.list_unsubscribe_header(job.kind),
+        attachments=load_attachments(job.attachments) if job.attachments else (),
+    )
+
+
+def current_message_id() -> str | None:
+    """The Dramatiq message being processed, as bound into the log context by the JobLog middleware."""
+    value = structlog.contextvars.get_contextvars().get("message_id")
+    return str(value) if value else None
+
+
+def _give_back(key: str, err: BaseException) -> None:
+    try:
+        claims.release(key, failed_reason=str(err) if isinstance(err, PermanentError) else None)
+    except SQLAlchemyError:
+        # The claim then lapses with its lease; the original error is what the retry policy must see.
+        logger.warning("could not release an email claim", extra={"idempotency_key": key}, exc_info=True)
+
+
+def _count(kind: str, status: str) -> None:
+    metrics.EMAILS_SENT.labels(EMAIL_QUEUE, kind, status).inc()
+
+
+def deliver_each(jobs: list[EmailJob], **options: Any) -> list[Outcome]:
+    """Deliver every job even when some fail, then raise: a transient error before a permanent one, so the
+    message is retried (the sent ones are done by key) rather than dead-lettered for one bad address."""
+    outcomes: list[Outcome] = []
+    errors: list[BaseException] = []
+    for job in jobs:
+        try:
+            outcomes.append(deliver(job, **options))
+        except Exception as err:  # collected and re-raised below
+            errors.append(err)
+    if errors:
+        raise next((e for e in errors if not isinstance(e, PermanentError)), errors[0])
+    return outcomes

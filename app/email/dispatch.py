@@ -1,0 +1,83 @@
+"""Fan-out: one message per user, sent in pipelined batches with :func:`app.enqueue.many`.
+
+The scheduler runs the daily dispatcher every hour; each run picks the users for whom that hour is the
+reminder hour (09:00) in their own zone, so everyone gets one reminder a day at 09:00 local, DST changes
+included (any UTC offset, whole or not, meets exactly one tick in the local 09:00 hour). Re-running a
+dispatch is harmless: every message carries its email's idempotency key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+
+from sqlalchemy import ColumnElement, distinct, select
+
+from app import enqueue
+from app.db.models import User
+from app.db.session import session_scope
+from app.email.content.clock import zone
+
+logger = logging.getLogger(__name__)
+
+#: Messages per pipelined round trip to Redis.
+BATCH_SIZE = 1000
+#: Local hour at which users get their daily reminder.
+REMINDER_HOUR = 9
+
+MakeJob = Callable[[int, str], enqueue.PreparedJob]
+
+
+def dispatch_daily_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -> int:
+    """Enqueue the reminder of every user whose local time at ``at`` (floored to the hour) is 09:xx."""
+    hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    with session_scope() as session:
+        names = session.scalars(select(distinct(User.timezone)).where(*_reachable())).all()
+    due = {
+        name: local.date() for name in names if (local := hour.astimezone(zone(name))).hour == REMINDER_HOUR
+    }
+    if not due:
+        logger.info("no reminders due", extra={"at": hour.isoformat()})
+        return 0
+    sent = _fan_out(
+        [*_reachable(), User.timezone.in_(list(due))],
+        lambda user_id, tz: enqueue.opportunity_reminder_job(user_id, due[tz]),
+        batch_size=batch_size,
+    )
+    logger.info("reminders dispatched", extra={"at": hour.isoformat(), "zones": len(due), "messages": sent})
+    return sent
+
+
+def dispatch_weekly_summaries(*, week: str, batch_size: int = BATCH_SIZE) -> int:
+    """Enqueue the weekly summary of ISO ``week`` for every reachable user."""
+    sent = _fan_out(
+        _reachable(), lambda user_id, _tz: enqueue.weekly_summary_job(user_id, week), batch_size=batch_size
+    )
+    logger.info("weekly summaries dispatched", extra={"week": week, "messages": sent})
+    return sent
+
+
+def _reachable() -> list[ColumnElement[bool]]:
+    """Users worth a message: active and with an address (opt-outs are decided, and recorded, per email)."""
+    return [User.is_active.is_(True), User.email.is_not(None)]
+
+
+def _fan_out(filters: list[ColumnElement[bool]], make: MakeJob, *, batch_size: int) -> int:
+    """Page through matching users by id (keyset, so each page is an index range) and enqueue each page."""
+    total, last_id = 0, 0
+    with session_scope() as session:
+        while True:
+            rows = session.execute(
+                select(User.id, User.timezone)
+                .where(*filters, User.id > last_id)
+                .order_by(User.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return total
+            enqueue.many([make(user_id, tz) for user_id, tz in rows])
+            total += len(rows)
+            last_id = rows[-1][0]
+            if len(rows) < batch_size:
+                return total

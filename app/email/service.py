@@ -1,0 +1,50 @@
+"""The email queue's service functions: what each actor calls, keyword-only, testable without a broker.
+
+Each one reads what it needs in a short transaction, then hands the email(s) to :func:`deliver`, which makes
+them exactly-once through ``email_log``. Errors propagate for the retry policy (:mod:`app.errors`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.db.session import session_scope
+from app.email.content.proposal import proposal_jobs
+from app.email.content.reminder import reminder_job
+from app.email.content.weekly import weekly_job
+from app.email.content.welcome import welcome_job
+from app.email.delivery import Outcome, deliver, deliver_each
+from app.email.dispatch import dispatch_daily_reminders, dispatch_weekly_summaries
+
+__all__ = [
+    "dispatch_daily_reminders",
+    "dispatch_weekly_summaries",
+    "send_opportunity_reminder",
+    "send_proposal_notification",
+    "send_weekly_summary",
+    "send_welcome_email",
+]
+
+
+def send_welcome_email(*, user_id: int) -> Outcome:
+    with session_scope() as session:
+        job = welcome_job(session, user_id=user_id)
+    return deliver(job)
+
+
+def send_opportunity_reminder(*, user_id: int, on: dt.date) -> Outcome:
+    with session_scope() as session:
+        job = reminder_job(session, user_id=user_id, on=on)
+    return deliver(job)
+
+
+def send_proposal_notification(*, proposal_id: int, event: str, status: str | None = None) -> list[Outcome]:
+    with session_scope() as session:
+        jobs = proposal_jobs(session, proposal_id=proposal_id, event=event, status=status)
+    return deliver_each(jobs)
+
+
+def send_weekly_summary(*, user_id: int, week: str, attachments: tuple[str, ...] = ()) -> Outcome:
+    with session_scope() as session:
+        job = weekly_job(session, user_id=user_id, week=week, attachments=attachments)
+    return deliver(job)
