@@ -18,7 +18,9 @@ from app.jobs import JobArgs, spec_for
 A = TypeVar("A", bound=JobArgs)
 
 
-def job_actor(actor_name: str, **actor_options: Any) -> Callable[[Callable[[A], None]], dramatiq.Actor[..., None]]:
+def job_actor(
+    actor_name: str, **actor_options: Any
+) -> Callable[[Callable[[A], None]], dramatiq.Actor[..., None]]:
     spec = spec_for(actor_name)
     if spec.max_retries is not None:
         actor_options.setdefault("max_retries", spec.max_retries)
@@ -31,8 +33,9 @@ def job_actor(actor_name: str, **actor_options: Any) -> Callable[[Callable[[A], 
 
         run.__name__ = run.__qualname__ = handler.__name__
         run.__doc__ = handler.__doc__
-        return dramatiq.actor(
-            run, actor_name=spec.actor, queue_name=spec.queue, time_limit=spec.time_limit_ms, **actor_options
-        )
+        declared: dramatiq.Actor[..., None] = dramatiq.actor(
+            actor_name=spec.actor, queue_name=spec.queue, time_limit=spec.time_limit_ms, **actor_options
+        )(run)
+        return declared
 
     return decorate

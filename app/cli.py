@@ -48,7 +48,11 @@ def main() -> None:
 @click.option("--shutdown-timeout", type=click.IntRange(1), help="Seconds to finish running jobs on SIGTERM.")
 @click.option("--http-port", type=click.IntRange(0, 65535), help="/metrics and /health port; 0 turns it off.")
 def worker(
-    queue: str, processes: int | None, threads: int | None, shutdown_timeout: int | None, http_port: int | None
+    queue: str,
+    processes: int | None,
+    threads: int | None,
+    shutdown_timeout: int | None,
+    http_port: int | None,
 ) -> None:
     """Run the worker group of QUEUE (imports only that queue's actors)."""
     from app.worker_runner import WorkerGroup, run
@@ -102,14 +106,17 @@ def migrate() -> None:
 
 
 @main.command()
-@click.option("--host", default=None, help="Bind address (default 0.0.0.0 with a password set, else 127.0.0.1).")
+@click.option(
+    "--host", default=None, help="Bind address (default 0.0.0.0 with a password set, else 127.0.0.1)."
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: ADMIN_PORT.")
 def admin(host: str | None, port: int | None) -> None:
     """Serve the admin web view, /health, /health/ready and /metrics."""
     from app.admin.server import serve
 
     settings = _settings()
-    serve(host=host, port=port or settings.admin_port)
+    protected = settings.admin_password is not None or settings.admin_viewer_password is not None
+    serve(host=host or ("0.0.0.0" if protected else "127.0.0.1"), port=port or settings.admin_port)
 
 
 @main.command()
@@ -143,7 +150,7 @@ def dlq() -> None:
 def _filter_options(func: F) -> F:
     for option in reversed(
         [
-            click.option("--queue", type=click.Choice(QUEUES + ("test",)), help="Only this queue."),
+            click.option("--queue", type=click.Choice((*QUEUES, "test")), help="Only this queue."),
             click.option("--actor", help="Only this actor."),
             click.option("--fingerprint", help="Only this failure group."),
             click.option("--exception-type", help="Only this exception type."),
@@ -161,7 +168,9 @@ def _where(ids: tuple[int, ...] = (), status: str = "dead", **filters: Any) -> A
 
 @dlq.command("list")
 @_filter_options
-@click.option("--status", type=click.Choice(["dead", "requeued", "discarded"]), default="dead", show_default=True)
+@click.option(
+    "--status", type=click.Choice(["dead", "requeued", "discarded"]), default="dead", show_default=True
+)
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dlq_list(status: str, limit: int, as_json: bool, **filters: Any) -> None:
@@ -261,7 +270,9 @@ def dlq_sync() -> None:
 @click.option("--arg", "args", multiple=True, metavar="KEY=VALUE", help="A keyword argument (JSON or text).")
 @click.option("--delay", type=float, help="Seconds to wait before it runs.")
 @click.option("--idempotency-key", help="Skip if a job with this key already completed.")
-def enqueue_command(actor: str, args: tuple[str, ...], delay: float | None, idempotency_key: str | None) -> None:
+def enqueue_command(
+    actor: str, args: tuple[str, ...], delay: float | None, idempotency_key: str | None
+) -> None:
     """Enqueue one job of ACTOR by name, validated like the helpers do."""
     from app import enqueue
 

@@ -88,20 +88,18 @@ def _short_path(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def record_from_message(
-    message: Message, exception: BaseException | None, reason: str
-) -> DeadLetterRecord:
+def record_from_message(message: Message[Any], exception: BaseException | None, reason: str) -> DeadLetterRecord:
     """Describe a decoded message that will not be retried."""
     options = {k: v for k, v in message.options.items() if k not in ("redis_message_id", "eta")}
     if exception is not None:
         exc_type = type(exception).__qualname__
         exc_message = str(exception)
-        trace = "".join(tb.format_exception(exception, limit=-TRACEBACK_FRAMES))
+        trace: str | None = "".join(tb.format_exception(exception, limit=-TRACEBACK_FRAMES))
         frame = top_application_frame(exception.__traceback__)
     else:
         exc_type = str(options.get("dead_exception_type") or "Unknown")
         exc_message = str(options.get("dead_exception_message") or "")
-        trace = options.get("dead_traceback") or options.get("traceback")
+        trace = str(options.get("dead_traceback") or options.get("traceback") or "") or None
         frame = str(options.get("dead_top_frame") or "")
         reason = str(options.get("dead_reason") or reason)
     actor = message.actor_name
@@ -154,7 +152,9 @@ def try_store(record: DeadLetterRecord) -> bool:
     try:
         store(record)
     except SQLAlchemyError:
-        logger.exception("dead-letter archive unreachable; message kept in the XQ", extra={"queue": record.queue})
+        logger.exception(
+            "dead-letter archive unreachable; message kept in the XQ", extra={"queue": record.queue}
+        )
         return False
     return True
 
@@ -242,7 +242,7 @@ def requeue(session: Session, where: DeadLetterFilter, *, who: str) -> list[tupl
     rows = list(session.scalars(where.apply(select(DeadLetter)).with_for_update()))
     if any(row.raw_payload is not None for row in rows):
         raise PermanentError("an undecodable payload cannot be requeued; discard it instead")
-    messages = [
+    messages: list[Message[Any]] = [
         Message(
             queue_name=row.queue,
             actor_name=row.actor,
@@ -294,4 +294,5 @@ def describe(row: DeadLetter) -> dict[str, Any]:
     for column in DeadLetter.__table__.columns:
         value = getattr(row, column.key)
         out[column.key] = value.isoformat() if isinstance(value, dt.datetime) else value
-    return json.loads(json.dumps(out, default=str))
+    safe: dict[str, Any] = json.loads(json.dumps(out, default=str))
+    return safe

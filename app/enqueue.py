@@ -46,7 +46,7 @@ class JobRef:
 class PreparedJob:
     """A validated message not sent yet; :func:`many` sends a list of them in one round trip."""
 
-    message: Message
+    message: Message[Any]
     delay_ms: int | None
 
     @property
@@ -170,7 +170,9 @@ def proposal_notification(proposal_id: int, event: str, status: str | None = Non
     return send("send_proposal_notification", proposal_id=proposal_id, event=event, **options)
 
 
-def weekly_summary_job(user_id: int, week: str, attachments: Iterable[str] = (), **options: Any) -> PreparedJob:
+def weekly_summary_job(
+    user_id: int, week: str, attachments: Iterable[str] = (), **options: Any
+) -> PreparedJob:
     """The weekly summary of ``user_id`` for ISO ``week``, prepared for :func:`many`."""
     from app.jobs.email import weekly_key
 

@@ -56,7 +56,9 @@ class QueueCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         from app.queue_stats import queue_stats
 
-        size = GaugeMetricFamily("worker_queue_size", "Messages per queue and state", labels=["queue", "state"])
+        size = GaugeMetricFamily(
+            "worker_queue_size", "Messages per queue and state", labels=["queue", "state"]
+        )
         age = GaugeMetricFamily(
             "worker_queue_oldest_message_age_seconds", "Age of the oldest ready message", labels=["queue"]
         )
@@ -74,7 +76,7 @@ def render_latest(queues: Iterable[str] = ()) -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         from prometheus_client import REGISTRY
 

@@ -22,7 +22,9 @@ _SECRET_PATTERNS = (
     (re.compile(r"(https?://)[^:@/\s]+(:[^@/\s]*)?@"), r"\1[Filtered]@"),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[email]"),
 )
-_SECRET_KEYS = re.compile(r"authorization|api_?key|password|secret|token|dsn|cookie|email|body|html|text", re.I)
+_SECRET_KEYS = re.compile(
+    r"authorization|api_?key|password|secret|token|dsn|cookie|email|body|html|text", re.I
+)
 
 
 def scrub(value: Any) -> Any:
@@ -32,7 +34,10 @@ def scrub(value: Any) -> Any:
             value = pattern.sub(replacement, value)
         return value
     if isinstance(value, dict):
-        return {k: "[Filtered]" if isinstance(k, str) and _SECRET_KEYS.search(k) else scrub(v) for k, v in value.items()}
+        return {
+            k: "[Filtered]" if isinstance(k, str) and _SECRET_KEYS.search(k) else scrub(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     return value
@@ -92,7 +97,11 @@ def setup_logging(settings: Settings) -> None:
         else structlog.processors.JSONRenderer()
     )
     structlog.configure(
-        processors=[*shared[:-1], structlog.processors.format_exc_info, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *shared[:-1],
+            structlog.processors.format_exc_info,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

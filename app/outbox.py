@@ -34,7 +34,9 @@ def stage(session: Session, outgoing: Sequence[Outgoing]) -> None:
 
 def relay_once(session: Session, *, batch: int = 500) -> int:
     """Publish up to ``batch`` unpublished entries; returns how many. Safe to run in several processes."""
-    query = select(OutboxEntry).where(OutboxEntry.published_at.is_(None)).order_by(OutboxEntry.id).limit(batch)
+    query = (
+        select(OutboxEntry).where(OutboxEntry.published_at.is_(None)).order_by(OutboxEntry.id).limit(batch)
+    )
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     entries = session.scalars(query).all()

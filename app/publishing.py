@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import dramatiq
 import dramatiq.broker
@@ -19,7 +20,7 @@ from dramatiq.common import current_millis, dq_name
 from app.constants import DRAMATIQ_HEARTBEAT_TIMEOUT_MS, DRAMATIQ_NAMESPACE
 
 #: A message and its delay in milliseconds (None: ready now).
-Outgoing = tuple[Message, int | None]
+Outgoing = tuple[Message[Any], int | None]
 
 
 @functools.cache
@@ -45,7 +46,7 @@ def get_publisher() -> dramatiq.Broker:
     return _bare_broker(get_settings().effective_broker_url)
 
 
-def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None) -> list[Message]:
+def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None) -> list[Message[Any]]:
     """Send every message; on Redis in one pipelined round trip. Returns the messages as stored."""
     broker = broker or get_publisher()
     from dramatiq.brokers.redis import RedisBroker
@@ -55,12 +56,12 @@ def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None)
     return _pipelined(broker, outgoing)
 
 
-def _pipelined(broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]) -> list[Message]:
+def _pipelined(broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]) -> list[Message[Any]]:
     dispatch = broker.scripts["dispatch"]
     keys = [broker.namespace]
     max_unpack = broker._max_unpack_size()
     pipe = broker.client.pipeline(transaction=False)
-    sent: list[Message] = []
+    sent: list[Message[Any]] = []
     for message, delay in outgoing:
         queue_name = message.queue_name
         options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}

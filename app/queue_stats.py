@@ -26,14 +26,14 @@ class QueueStats:
     oldest_age_seconds: float
 
 
-def live_worker_ids(client: redis.Redis) -> list[str]:
+def live_worker_ids(client: redis.Redis[bytes]) -> list[str]:
     """Dramatiq broker ids with a heartbeat younger than the heartbeat timeout."""
     now_ms = time.time() * 1000
     ids = client.zrangebyscore(dramatiq_key("__heartbeats__"), now_ms - DRAMATIQ_HEARTBEAT_TIMEOUT_MS, "+inf")
     return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
 
-def queue_stats(queues: Iterable[str], client: redis.Redis | None = None) -> list[QueueStats]:
+def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None) -> list[QueueStats]:
     client = client or get_redis()
     names = list(queues)
     workers = live_worker_ids(client)
@@ -65,9 +65,7 @@ def queue_stats(queues: Iterable[str], client: redis.Redis | None = None) -> lis
         bodies = dict(zip(oldest_ids, pipe.execute(), strict=True))
     now_ms = time.time() * 1000
     for q, ready, delayed, dead, in_progress in raw:
-        stats.append(
-            QueueStats(q, ready, delayed, in_progress, dead, _age_seconds(bodies.get(q), now_ms))
-        )
+        stats.append(QueueStats(q, ready, delayed, in_progress, dead, _age_seconds(bodies.get(q), now_ms)))
     return stats
 
 

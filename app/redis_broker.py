@@ -28,7 +28,7 @@ class PoisonSafeConsumer(_RedisConsumer):  # type: ignore[misc]
     def __next__(self) -> MessageProxy | None:
         while True:
             try:
-                return super().__next__()  # type: ignore[no-any-return]
+                return super().__next__()  # type: ignore[no-any-return,no-untyped-call]
             except DecodeError as err:
                 self._quarantine(err)
 
@@ -63,7 +63,7 @@ class PoisonSafeConsumer(_RedisConsumer):  # type: ignore[misc]
         bodies = client.hmget(f"{self.broker.namespace}:{self.queue_name}.msgs", ids)
         for redis_id, body in zip(ids, bodies, strict=True):
             if body == data:
-                return redis_id
+                return str(redis_id)
         return None
 
 
@@ -71,7 +71,7 @@ class PlatformRedisBroker(RedisBroker):  # type: ignore[misc]
     """The Redis broker whose consumers quarantine poison payloads instead of looping on them."""
 
     def __init__(self, *, poison_handler: PoisonHandler | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.poison_handler = poison_handler
 
     @property

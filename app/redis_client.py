@@ -10,11 +10,11 @@ from app.constants import DRAMATIQ_NAMESPACE, KEY_PREFIX
 
 
 @functools.cache
-def client_for(url: str) -> redis.Redis:
+def client_for(url: str) -> redis.Redis[bytes]:
     return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30)
 
 
-def get_redis() -> redis.Redis:
+def get_redis() -> redis.Redis[bytes]:
     """The client of ``REDIS_URL`` (cached per process)."""
     from app.settings import get_settings
 

@@ -69,7 +69,9 @@ class Settings(BaseSettings):
     @field_validator("broker_url")
     @classmethod
     def _broker_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://", "amqp://", "amqps://")):
+        if value is not None and not value.startswith(
+            ("redis://", "rediss://", "unix://", "amqp://", "amqps://")
+        ):
             raise ValueError("must start with redis:// or amqp://")
         return value
 

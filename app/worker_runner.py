@@ -100,7 +100,9 @@ def metrics_app(queue: str) -> Callable[..., Iterable[bytes]]:
             return [body]
         if path == "/health":
             healthy = health_ok(queue)
-            start_response("200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "text/plain")])
+            start_response(
+                "200 OK" if healthy else "503 Service Unavailable", [("Content-Type", "text/plain")]
+            )
             return [b"ok\n" if healthy else b"no live worker heartbeat\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
@@ -113,7 +115,7 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("metrics request", extra={"request": format % args})
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-
 _engines: dict[str, Engine] = {}
 
 

@@ -37,7 +37,9 @@ class CleanupDataArgs(JobArgs):
 
 SYNC_JOBS = (
     JobSpec("sync_opportunities", SYNC_QUEUE, SyncOpportunitiesArgs, time_limit_ms=30 * 60_000),
-    JobSpec("sync_opportunity_partition", SYNC_QUEUE, SyncOpportunityPartitionArgs, time_limit_ms=30 * 60_000),
+    JobSpec(
+        "sync_opportunity_partition", SYNC_QUEUE, SyncOpportunityPartitionArgs, time_limit_ms=30 * 60_000
+    ),
     JobSpec("sync_entities", SYNC_QUEUE, SyncEntitiesArgs, time_limit_ms=30 * 60_000),
     JobSpec("refresh_analytics", SYNC_QUEUE, RefreshAnalyticsArgs, time_limit_ms=10 * 60_000),
     JobSpec("cleanup_data", SYNC_QUEUE, CleanupDataArgs, time_limit_ms=30 * 60_000),

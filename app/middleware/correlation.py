@@ -18,7 +18,7 @@ class CorrelationId(Middleware):
     def __init__(self) -> None:
         self._tokens = threading.local()
 
-    def before_enqueue(self, broker: Broker, message: Message, delay: int | None) -> None:
+    def before_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
         if "correlation_id" not in message.options:
             message.options["correlation_id"] = correlation.current() or message.message_id
 

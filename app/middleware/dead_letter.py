@@ -31,20 +31,26 @@ class DeadLetterArchive(Middleware):
         reason = str(message.options.get("dead_reason") or default)
         record = dead_letters.record_from_message(message._message, exception, reason)
         redis_id = message.options.get("redis_message_id")
-        client = broker.client
+        client = broker.client  # type: ignore[attr-defined]  # only the Redis broker has an XQ
         if dead_letters.try_store(record):
             if redis_id:
                 dead_letters.remove_from_xq(client, message.queue_name, redis_id)
             logger.error(
                 "message dead-lettered",
-                extra={"reason": reason, "exception_type": record.exception_type, "fingerprint": record.fingerprint},
+                extra={
+                    "reason": reason,
+                    "exception_type": record.exception_type,
+                    "fingerprint": record.fingerprint,
+                },
             )
             return
         if redis_id:
             self._enrich_xq_copy(client, message, record)
 
     @staticmethod
-    def _enrich_xq_copy(client: redis.Redis, message: MessageProxy, record: dead_letters.DeadLetterRecord) -> None:
+    def _enrich_xq_copy(
+        client: redis.Redis[bytes], message: MessageProxy, record: dead_letters.DeadLetterRecord
+    ) -> None:
         enriched = message._message.copy(
             options={
                 "dead_reason": record.reason,
@@ -55,7 +61,9 @@ class DeadLetterArchive(Middleware):
         )
         queue = dead_letters.canonical_queue(message.queue_name)
         try:
-            client.hset(dramatiq_key(f"{queue}.XQ.msgs"), message.options["redis_message_id"], enriched.encode())
+            client.hset(
+                dramatiq_key(f"{queue}.XQ.msgs"), message.options["redis_message_id"], enriched.encode()
+            )
         except redis.RedisError:
             logger.warning("could not enrich the XQ copy of a dead letter")
 

@@ -35,12 +35,19 @@ class JobHistory(Middleware):
                 "running",
                 started_at=utcnow(),
                 enqueued_at=dt.datetime.fromtimestamp(message.message_timestamp / 1000, dt.UTC),
-                args_text=json.dumps({"args": list(message.args), "kwargs": message.kwargs}, default=str)[:4000],
+                args_text=json.dumps({"args": list(message.args), "kwargs": message.kwargs}, default=str)[
+                    :4000
+                ],
             )
         )
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         error = None if exception is None else f"{type(exception).__qualname__}: {exception}"[:2000]
         self.writer.record(self._finished(message, outcome(message, exception), error))

@@ -41,7 +41,12 @@ class Idempotency(Middleware):
             raise SkipMessage(f"idempotency key {key!r} already completed")
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         key = message.options.get("idempotency_key")
         if key and exception is None:

@@ -34,7 +34,12 @@ class JobLog(Middleware):
         self._local.started = time.perf_counter()
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         status = outcome(message, exception)
         level = logging.INFO if exception is None else logging.WARNING if status != "dead" else logging.ERROR

@@ -25,7 +25,12 @@ class Metrics(Middleware):
         self._local.started = time.perf_counter()
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         labels = _labels(message)
         status = outcome(message, exception)

@@ -55,7 +55,12 @@ class Decision:
 
 
 def decide(
-    exception: BaseException, *, retries: int, age_ms: float, policy: RetrySettings, rng: random.Random | None = None
+    exception: BaseException,
+    *,
+    retries: int,
+    age_ms: float,
+    policy: RetrySettings,
+    rng: random.Random | None = None,
 ) -> Decision:
     """What to do with a failed attempt: pure, so the rules are unit-tested without a broker."""
     if isinstance(exception, PermanentError):
@@ -90,7 +95,9 @@ ACTOR_OPTIONS = {
 class RetryPolicy(Middleware):
     """Per-queue policies; an actor may override any part through its options (``max_retries``, ...)."""
 
-    def __init__(self, default: RetrySettings | None = None, per_queue: dict[str, RetrySettings] | None = None):
+    def __init__(
+        self, default: RetrySettings | None = None, per_queue: dict[str, RetrySettings] | None = None
+    ):
         self.default = default or RetrySettings()
         self.per_queue = per_queue or {}
 
@@ -104,11 +111,18 @@ class RetryPolicy(Middleware):
             options = broker.get_actor(message.actor_name).options
         except ActorNotFound:
             return policy
-        overrides = {field: options[name] for name, field in ACTOR_OPTIONS.items() if options.get(name) is not None}
+        overrides = {
+            field: options[name] for name, field in ACTOR_OPTIONS.items() if options.get(name) is not None
+        }
         return replace(policy, **overrides) if overrides else policy
 
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         if exception is None:
             return
@@ -125,7 +139,7 @@ class RetryPolicy(Middleware):
             message.options["deferrals"] = int(message.options.get("deferrals", 0)) + 1
         message.options["traceback"] = "".join(traceback.format_exception(exception, limit=-10))[-4000:]
         try:
-            broker.enqueue(message, delay=decision.delay_ms)
+            broker.enqueue(message._message, delay=decision.delay_ms)
         except (redis.RedisError, BrokerError):
             logger.exception("could not schedule the retry; dead-lettering instead")
             message.options["dead_reason"] = "retry_enqueue_failed"

@@ -18,7 +18,12 @@ from app.middleware.outcome import RETRYING, attempt, outcome
 
 class SentryReporting(Middleware):
     def after_process_message(
-        self, broker: Broker, message: MessageProxy, *, result: Any = None, exception: BaseException | None = None
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
     ) -> None:
         if exception is not None and outcome(message, exception) == RETRYING:
             sentry_sdk.add_breadcrumb(

@@ -49,11 +49,15 @@ class WorkerLifecycle(Middleware):
         if not isinstance(broker, RedisBroker):
             return
         whitelist = worker.consumer_whitelist
-        self._queues = tuple(sorted(q for q in broker.get_declared_queues() if not whitelist or q in whitelist))
+        self._queues = tuple(
+            sorted(q for q in broker.get_declared_queues() if not whitelist or q in whitelist)
+        )
         self._threads = worker.worker_threads
         self._stop.clear()
         self._beat(broker)
-        self._thread = threading.Thread(target=self._run, args=(broker,), name="worker-heartbeat", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(broker,), name="worker-heartbeat", daemon=True
+        )
         self._thread.start()
 
     def before_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
@@ -82,7 +86,13 @@ class WorkerLifecycle(Middleware):
     def _beat(self, broker: RedisBroker) -> None:
         host, pid = socket.gethostname(), os.getpid()
         info = json.dumps(
-            {"host": host, "pid": pid, "queues": self._queues, "threads": self._threads, "started": self._started}
+            {
+                "host": host,
+                "pid": pid,
+                "queues": self._queues,
+                "threads": self._threads,
+                "started": self._started,
+            }
         )
         client = get_redis()
         pipe = client.pipeline(transaction=False)
@@ -116,6 +126,6 @@ def sweep_dead_workers(broker: RedisBroker, queues: tuple[str, ...]) -> None:
                     broker.heartbeat_timeout,
                     broker.dead_message_ttl,
                     1,
-                    broker._max_unpack_size(),
+                    broker._max_unpack_size(),  # type: ignore[no-untyped-call]
                 ],
             )

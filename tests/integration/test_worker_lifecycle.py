@@ -14,7 +14,6 @@ import redis
 from dramatiq import Message
 from sqlalchemy import select
 
-from app import enqueue
 from app.db.models import DeadLetter, JobRun
 from app.db.session import session_scope
 from app.dead_letters import DeadLetterFilter, requeue
@@ -28,9 +27,15 @@ TEST_QUEUE = "test"
 
 
 @pytest.fixture
-def worker(platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path) -> Iterator[WorkerProcess]:
+def worker(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[WorkerProcess]:
     process = WorkerProcess(
-        platform_env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "worker.log", threads=4,
+        platform_env,
+        ["tests.support.actors"],
+        [TEST_QUEUE],
+        log_path=tmp_path / "worker.log",
+        threads=4,
         shutdown_timeout_ms=5_000,
     )
     process.wait_ready(redis_client)
@@ -116,7 +121,9 @@ def test_garbage_and_unknown_actor_are_dead_lettered_while_the_worker_goes_on(
     # Then the normal message runs (the worker kept going) ...
     wait_for(lambda: redis_client.get(f"test:done:{tag}"), timeout=20, what="the healthy message")
     # ... and each bad one is archived with its reason
-    rows = wait_for(lambda: len(dead_letters()) >= 3 and dead_letters(), timeout=20, what="three dead letters")
+    rows = wait_for(
+        lambda: len(dead_letters()) >= 3 and dead_letters(), timeout=20, what="three dead letters"
+    )
     assert isinstance(rows, list)
     by_reason = {row.reason: row for row in rows}
     assert by_reason["unknown_actor"].message_id == unknown.message_id
@@ -140,7 +147,7 @@ def test_requeued_dead_letter_runs_again(worker: WorkerProcess, redis_client: re
         pairs = requeue(session, DeadLetterFilter(ids=(row.id,)), who="test-operator")
     # Then a fresh copy runs to success, with the same idempotency key and a reset retry count
     wait_for(lambda: redis_client.get(f"test:done:{tag}"), timeout=20, what="requeued run")
-    (dead_id, new_message_id), = pairs
+    ((dead_id, new_message_id),) = pairs
     assert dead_id == row.id and new_message_id != message.message_id
     with session_scope() as session:
         stored = session.get(DeadLetter, row.id)
@@ -152,17 +159,25 @@ def test_requeued_dead_letter_runs_again(worker: WorkerProcess, redis_client: re
 
 def enqueue_with_key(tag: str) -> Message:
     message = Message(
-        queue_name=TEST_QUEUE, actor_name="fail_until_flag", args=(), kwargs={"tag": tag},
+        queue_name=TEST_QUEUE,
+        actor_name="fail_until_flag",
+        args=(),
+        kwargs={"tag": tag},
         options={"idempotency_key": f"key-{tag}"},
     )
     return publish([(message, None)])[0]
 
 
-def test_correlation_id_of_parent_reaches_child_log_lines(worker: WorkerProcess, redis_client: redis.Redis) -> None:
+def test_correlation_id_of_parent_reaches_child_log_lines(
+    worker: WorkerProcess, redis_client: redis.Redis
+) -> None:
     tag = uuid.uuid4().hex
     correlation_id = f"req-{tag[:8]}"
     message = Message(
-        queue_name=TEST_QUEUE, actor_name="parent", args=(), kwargs={"tag": tag},
+        queue_name=TEST_QUEUE,
+        actor_name="parent",
+        args=(),
+        kwargs={"tag": tag},
         options={"correlation_id": correlation_id},
     )
     publish([(message, None)])
@@ -196,9 +211,15 @@ def test_job_history_is_recorded(worker: WorkerProcess, redis_client: redis.Redi
     assert row.started_at is not None and row.finished_at is not None and row.finished_at >= row.started_at
 
 
-def test_sigterm_during_a_long_job_finishes_it(platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path) -> None:
+def test_sigterm_during_a_long_job_finishes_it(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
     process = WorkerProcess(
-        platform_env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "w.log", threads=1,
+        platform_env,
+        ["tests.support.actors"],
+        [TEST_QUEUE],
+        log_path=tmp_path / "w.log",
+        threads=1,
         shutdown_timeout_ms=10_000,
     )
     process.wait_ready(redis_client)
@@ -218,7 +239,11 @@ def test_sigterm_past_the_shutdown_timeout_requeues_the_job(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     process = WorkerProcess(
-        platform_env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "w.log", threads=1,
+        platform_env,
+        ["tests.support.actors"],
+        [TEST_QUEUE],
+        log_path=tmp_path / "w.log",
+        threads=1,
         shutdown_timeout_ms=1_000,
     )
     process.wait_ready(redis_client)
@@ -240,7 +265,9 @@ def test_enqueue_helper_inside_a_worker_uses_the_worker_broker(
     worker: WorkerProcess, redis_client: redis.Redis
 ) -> None:
     send("enqueue_welcome", user_id=7)
-    wait_for(lambda: redis_client.llen("dramatiq:email"), timeout=20, what="welcome message on the email queue")
+    wait_for(
+        lambda: redis_client.llen("dramatiq:email"), timeout=20, what="welcome message on the email queue"
+    )
     body = redis_client.hget("dramatiq:email.msgs", redis_client.lindex("dramatiq:email", 0))
     assert body is not None
     decoded = json.loads(body)
@@ -254,7 +281,9 @@ def test_history_writer_flushes_batches(platform_env: dict[str, str]) -> None:
     writer = HistoryWriter()
     for i in range(3):
         writer.record(JobEvent(message_id=f"m{i}", queue="q", actor="a", status="running", attempts=1))
-    writer.record(JobEvent(message_id="m1", queue="q", actor="a", status="succeeded", attempts=1, duration_ms=5.0))
+    writer.record(
+        JobEvent(message_id="m1", queue="q", actor="a", status="succeeded", attempts=1, duration_ms=5.0)
+    )
     assert writer.flush() == 3
     with session_scope() as session:
         assert session.get(JobRun, "m1").status == "succeeded"  # type: ignore[union-attr]

@@ -15,7 +15,9 @@ import redis
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(condition: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.05, what: str = "") -> object:
+def wait_for(
+    condition: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
+) -> object:
     """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,19 +48,34 @@ class WorkerProcess:
         self.queues = queues
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
         self.command = command or [
-            sys.executable, "-m", "dramatiq", "app.broker", *modules,
-            "--queues", *queues,
-            "--processes", str(processes), "--threads", str(threads),
-            "--worker-shutdown-timeout", str(shutdown_timeout_ms),
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "app.broker",
+            *modules,
+            "--queues",
+            *queues,
+            "--processes",
+            str(processes),
+            "--threads",
+            str(threads),
+            "--worker-shutdown-timeout",
+            str(shutdown_timeout_ms),
             "--skip-logging",
         ]
         self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
-            self.command, env=full_env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command,
+            env=full_env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def wait_ready(self, client: redis.Redis, timeout: float = 30.0) -> None:
         """Ready once every queue has a heartbeat key (written by WorkerLifecycle after boot)."""
+
         def ready() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"worker exited with {self.proc.returncode}:\n{self.output()}")

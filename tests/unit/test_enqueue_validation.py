@@ -20,13 +20,23 @@ from app.jobs import SPECS
         ("send_welcome_email", {"user_id": 1, "extra": 2}, "extra"),
         ("send_proposal_notification", {"proposal_id": 3, "event": "exploded"}, "event"),
         ("send_weekly_summary", {"user_id": 1, "week": "2026-W60"}, "week"),
-        ("send_weekly_summary", {"user_id": 1, "week": "2026-W48", "attachments": ["../etc/passwd"]}, "attachments"),
+        (
+            "send_weekly_summary",
+            {"user_id": 1, "week": "2026-W48", "attachments": ["../etc/passwd"]},
+            "attachments",
+        ),
         ("dispatch_daily_reminders", {"at": dt.datetime(2026, 11, 23, 9)}, "time zone"),
-        ("process_attachment", {"request_id": "req-00000001", "notice_id": "xyz", "url": "https://a"}, "notice_id"),
+        (
+            "process_attachment",
+            {"request_id": "req-00000001", "notice_id": "xyz", "url": "https://a"},
+            "notice_id",
+        ),
         ("cleanup_data", {"older_than_days": 0}, "older_than_days"),
     ],
 )
-def test_bad_arguments_raise_invalid_job_naming_the_field(actor: str, kwargs: dict[str, object], fragment: str) -> None:
+def test_bad_arguments_raise_invalid_job_naming_the_field(
+    actor: str, kwargs: dict[str, object], fragment: str
+) -> None:
     with pytest.raises(InvalidJob) as caught:
         enqueue.job(actor, **kwargs)
     assert fragment in str(caught.value)
@@ -61,11 +71,22 @@ def test_a_prepared_job_carries_queue_actor_options_and_json_safe_arguments() ->
 
 def test_every_actor_of_the_architecture_is_in_the_catalogue() -> None:
     expected = {
-        "email": {"send_welcome_email", "send_opportunity_reminder", "send_proposal_notification",
-                  "send_weekly_summary", "dispatch_daily_reminders", "dispatch_weekly_summaries"},
+        "email": {
+            "send_welcome_email",
+            "send_opportunity_reminder",
+            "send_proposal_notification",
+            "send_weekly_summary",
+            "dispatch_daily_reminders",
+            "dispatch_weekly_summaries",
+        },
         "documents": {"generate_report", "export_data", "process_attachment", "build_compliance_matrix"},
-        "sync": {"sync_opportunities", "sync_opportunity_partition", "sync_entities", "refresh_analytics",
-                 "cleanup_data"},
+        "sync": {
+            "sync_opportunities",
+            "sync_opportunity_partition",
+            "sync_entities",
+            "refresh_analytics",
+            "cleanup_data",
+        },
     }
     by_queue: dict[str, set[str]] = {}
     for spec in SPECS.values():

@@ -31,7 +31,11 @@ class Recorder(Middleware):
 def stack() -> Iterator[tuple[StubBroker, Recorder, Worker]]:
     recorder = Recorder()
     broker = StubBroker(
-        middleware=[CorrelationId(), RetryPolicy(RetrySettings(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)), recorder]
+        middleware=[
+            CorrelationId(),
+            RetryPolicy(RetrySettings(max_retries=2, min_backoff_ms=1, max_backoff_ms=5)),
+            recorder,
+        ]
     )
     broker.emit_after("process_boot")
     dramatiq.set_broker(broker)

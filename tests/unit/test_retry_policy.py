@@ -15,7 +15,14 @@ POLICY = RetrySettings()
 
 def test_default_backoff_is_5s_times_5_capped_at_an_hour() -> None:
     no_jitter = RetrySettings(jitter=0.0)
-    assert [no_jitter.backoff_ms(n) for n in range(6)] == [5_000, 25_000, 125_000, 625_000, 3_125_000, 3_600_000]
+    assert [no_jitter.backoff_ms(n) for n in range(6)] == [
+        5_000,
+        25_000,
+        125_000,
+        625_000,
+        3_125_000,
+        3_600_000,
+    ]
 
 
 @pytest.mark.parametrize("error", [PermanentError("x"), InvalidJob("bad"), ActorNotFound("nope")])
@@ -41,12 +48,16 @@ def test_rate_limited_waits_the_given_time_without_spending_an_attempt() -> None
 def test_nothing_is_retried_past_the_max_age() -> None:
     almost_a_day = POLICY.max_age_ms - 1_000
     assert decide(RetryableError(), retries=0, age_ms=almost_a_day, policy=POLICY).reason == "too_old"
-    assert decide(RateLimited(retry_after=60), retries=0, age_ms=almost_a_day, policy=POLICY).reason == "too_old"
+    assert (
+        decide(RateLimited(retry_after=60), retries=0, age_ms=almost_a_day, policy=POLICY).reason == "too_old"
+    )
 
 
 @given(retries=st.integers(0, 20), seed=st.integers(0, 2**32))
 def test_jittered_delay_stays_within_its_band(retries: int, seed: int) -> None:
     policy = RetrySettings(max_retries=100)
     base = min(policy.min_backoff_ms * policy.backoff_factor**retries, policy.max_backoff_ms)
-    delay = decide(RetryableError(), retries=retries, age_ms=0, policy=policy, rng=random.Random(seed)).delay_ms
+    delay = decide(
+        RetryableError(), retries=retries, age_ms=0, policy=policy, rng=random.Random(seed)
+    ).delay_ms
     assert int(base) <= delay <= int(base * (1 + policy.jitter))
