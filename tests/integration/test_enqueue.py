@@ -1,0 +1,107 @@
+"""Enqueue helpers on the real Redis and PostgreSQL: pipelined batches, the outbox, idempotency."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from dramatiq import Message
+from sqlalchemy import func, select
+
+from app import enqueue
+from app.db.models import OutboxEntry
+from app.db.session import session_scope
+from app.outbox import relay_once
+from app.publishing import publish
+from tests.support.worker import WorkerProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def stored_messages(client: redis.Redis, queue: str) -> list[dict[str, object]]:
+    ids = client.lrange(f"dramatiq:{queue}", 0, -1)
+    return [json.loads(client.hget(f"dramatiq:{queue}.msgs", i) or b"{}") for i in ids]
+
+
+def test_many_sends_a_batch_in_order_with_refs(
+    platform_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    refs = enqueue.many(enqueue.job("send_welcome_email", user_id=u) for u in range(1, 501))
+    messages = stored_messages(redis_client, "email")
+    assert len(refs) == len(messages) == 500
+    assert [m["message_id"] for m in messages] == [r.message_id for r in refs]
+    assert [m["kwargs"] for m in messages[:2]] == [{"user_id": 1}, {"user_id": 2}]
+    assert {r.queue for r in refs} == {"email"}
+
+
+def test_delayed_jobs_go_to_the_delay_queue(platform_env: dict[str, str], redis_client: redis.Redis) -> None:
+    ref = enqueue.welcome_email(user_id=5, delay=120)
+    assert redis_client.llen("dramatiq:email") == 0
+    (stored,) = stored_messages(redis_client, "email.DQ")
+    assert stored["message_id"] == ref.message_id
+    options = stored["options"]
+    assert isinstance(options, dict) and options["idempotency_key"] == "welcome:5"
+    assert options["eta"] > stored["message_timestamp"]  # type: ignore[operator]
+
+
+def test_outbox_publishes_only_after_commit(platform_env: dict[str, str], redis_client: redis.Redis) -> None:
+    # Given a job enqueued inside a transaction that rolls back, and one inside a transaction that commits
+    with pytest.raises(RuntimeError), session_scope() as session:
+        enqueue.welcome_email(user_id=1, session=session)
+        raise RuntimeError("the web request failed")
+    with session_scope() as session:
+        kept = enqueue.welcome_email(user_id=2, session=session)
+    assert redis_client.llen("dramatiq:email") == 0
+    # When the relay runs
+    with session_scope() as session:
+        assert relay_once(session) == 1
+        assert relay_once(session) == 0
+    # Then exactly the committed job is on the queue, under the id the caller got back
+    (stored,) = stored_messages(redis_client, "email")
+    assert stored["message_id"] == kept.message_id
+    with session_scope() as session:
+        unpublished = session.scalar(
+            select(func.count()).select_from(OutboxEntry).where(OutboxEntry.published_at.is_(None))
+        )
+        assert unpublished == 0
+
+
+@pytest.fixture
+def worker(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    process = WorkerProcess(
+        platform_env, ["tests.support.actors"], ["test"], log_path=tmp_path / "worker.log"
+    )
+    process.wait_ready(redis_client)
+    yield process
+    process.stop()
+
+
+def test_a_finished_idempotency_key_is_not_run_again(
+    worker: WorkerProcess, redis_client: redis.Redis
+) -> None:
+    tag = uuid.uuid4().hex
+
+    def send() -> None:
+        message = Message(
+            queue_name="test", actor_name="slow", args=(), kwargs={"tag": tag, "seconds": 0},
+            options={"idempotency_key": f"once-{tag}"},
+        )  # fmt: skip
+        publish([(message, None)])
+
+    send()
+    wait_for(lambda: redis_client.get(f"test:finished:{tag}"), what="first run")
+    send()
+    send()
+    wait_for(lambda: redis_client.llen("dramatiq:test") == 0, what="duplicates consumed")
+
+    def skipped_twice() -> bool:
+        return worker.output().count('"outcome": "skipped"') >= 2
+
+    wait_for(skipped_twice, what="two skipped duplicates")
+    assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1
