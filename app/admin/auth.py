@@ -4,9 +4,9 @@ Two fixed logins: ``admin`` with ``ADMIN_PASSWORD`` (read/write) and ``viewer`` 
 (read only). With neither set nobody logs in and everyone is the local operator with the admin role; that is
 only safe because :func:`app.admin.server.serve` then binds 127.0.0.1 alone.
 
-Writes also need ``X-CSRF-Token`` equal to the token kept in the signed session cookie (``GET /admin/api/csrf``
-hands it out), so a page on another origin cannot make the operator's browser requeue or discard anything,
-not even against the password-less local admin.
+Writes also need ``X-CSRF-Token`` equal to the token kept in the signed session cookie
+(``GET /admin/api/csrf`` hands it out), so a page on another origin cannot make the operator's browser
+requeue or discard anything, not even against the password-less local admin.
 """
 
 from __future__ import annotations
@@ -134,5 +134,6 @@ def require_write(request: Request, principal: Principal) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the admin role is required")
     expected = request.session.get(SESSION_CSRF)
     sent = request.headers.get(CSRF_HEADER, "")
-    if not isinstance(expected, str) or not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    valid = isinstance(expected, str) and expected != ""
+    if not valid or not hmac.compare_digest(sent.encode(), str(expected).encode()):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"missing or wrong {CSRF_HEADER}; GET /admin/api/csrf")

@@ -37,7 +37,7 @@ MAX_LIMIT = 500
 # --------------------------------------------------------------------------------------------- health
 
 
-def check_redis(client: redis.Redis) -> None:
+def check_redis(client: redis.Redis[bytes]) -> None:
     """Raise unless Redis answers PING."""
     client.ping()
 
@@ -67,7 +67,7 @@ class WorkerInfo:
         return max(0.0, utcnow().timestamp() - self.started) if self.started else None
 
 
-def list_workers(client: redis.Redis) -> list[WorkerInfo]:
+def list_workers(client: redis.Redis[bytes]) -> list[WorkerInfo]:
     """Live workers (heartbeat keys expire after their TTL), sorted by host and pid.
 
     SCAN walks the keyspace once whatever the queue lengths; values and TTLs come back in one pipeline.
@@ -94,12 +94,14 @@ def list_workers(client: redis.Redis) -> list[WorkerInfo]:
                 tuple(sorted({*before.queues, *info.queues})),
                 max(before.threads, info.threads),
                 info.started or before.started,
-                min(t for t in (before.expires_in_s, info.expires_in_s) if t is not None)
-                if before.expires_in_s is not None or info.expires_in_s is not None
-                else None,
+                _soonest(before.expires_in_s, info.expires_in_s),
             )
         merged[ident] = info
     return sorted(merged.values(), key=lambda w: (w.host, w.pid))
+
+
+def _soonest(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def _parse_heartbeat(key: bytes | str, body: bytes | None, ttl: int) -> WorkerInfo | None:
@@ -139,7 +141,7 @@ class QueueOverview:
     ready: int
     delayed: int
     in_progress: int
-    #: Dead letters in the archive with status ``dead`` plus messages still in Dramatiq's XQ (not imported yet).
+    #: Dead letters archived with status ``dead`` plus those still in Dramatiq's XQ (not imported yet).
     dead: int
     dead_archived: int
     dead_in_xq: int
@@ -152,24 +154,23 @@ class QueueOverview:
 
 
 def queue_overview(
-    session: Session, client: redis.Redis, queues: Sequence[str], *, now: dt.datetime | None = None
+    session: Session, client: redis.Redis[bytes], queues: Sequence[str], *, now: dt.datetime | None = None
 ) -> list[QueueOverview]:
     """Every queue's numbers: O(1) Redis commands per queue and two grouped SQL queries in all."""
     stats = queue_stats(queues, client)
-    dead = dict(
-        session.execute(
-            select(DeadLetter.queue, func.count())
-            .where(DeadLetter.status == "dead", DeadLetter.queue.in_(queues))
-            .group_by(DeadLetter.queue)
-        ).tuples()
+    dead_query = (
+        select(DeadLetter.queue, func.count())
+        .where(DeadLetter.status == "dead", DeadLetter.queue.in_(queues))
+        .group_by(DeadLetter.queue)
     )
+    dead = {queue: int(count) for queue, count in session.execute(dead_query)}
     since = (now or utcnow()) - THROUGHPUT_WINDOW
     finished: dict[str, tuple[int, int]] = {}
     for queue, total, failed in session.execute(
         select(JobRun.queue, func.count(), func.count().filter(JobRun.status == "dead"))
         .where(JobRun.finished_at >= since, JobRun.queue.in_(queues))
         .group_by(JobRun.queue)
-    ).tuples():
+    ):
         finished[queue] = (int(total), int(failed))
     workers = list_workers(client)
     rows = []
@@ -214,7 +215,9 @@ class DeadLetterGroup:
     latest_message: str
 
 
-def dead_letter_groups(session: Session, where: DeadLetterFilter, *, limit: int = 100) -> list[DeadLetterGroup]:
+def dead_letter_groups(
+    session: Session, where: DeadLetterFilter, *, limit: int = 100
+) -> list[DeadLetterGroup]:
     """Groups by fingerprint, the most recently failing first."""
     query = where.apply(
         select(
@@ -233,11 +236,8 @@ def dead_letter_groups(session: Session, where: DeadLetterFilter, *, limit: int 
     ).order_by(func.max(DeadLetter.failed_at).desc())
     rows = session.execute(query.limit(min(limit, MAX_LIMIT))).all()
     latest_ids = [row[7] for row in rows]
-    messages = dict(
-        session.execute(
-            select(DeadLetter.id, DeadLetter.exception_message).where(DeadLetter.id.in_(latest_ids))
-        ).tuples()
-    )
+    latest_query = select(DeadLetter.id, DeadLetter.exception_message).where(DeadLetter.id.in_(latest_ids))
+    messages = {row_id: message for row_id, message in session.execute(latest_query)}
     return [
         DeadLetterGroup(
             fingerprint=fp,

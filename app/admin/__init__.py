@@ -1,0 +1,7 @@
+"""The admin web app (ARCHITECTURE.md "Admin web"): queues, dead letters, jobs and workers, plus health."""
+
+from __future__ import annotations
+
+from app.admin.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,170 @@
+"""The JSON API under ``/admin/api/``: one endpoint per page, plus the dead-letter writes.
+
+Reads need any login (or none when no password is set); writes need the admin role and the CSRF token.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+
+from app import dead_letters
+from app.admin import queries
+from app.admin.auth import CSRF_HEADER, csrf_token
+from app.admin.deps import DbSession, Viewer, Writer
+from app.admin.schemas import (
+    CsrfOut,
+    DeadLetterDetailOut,
+    DeadLetterGroupOut,
+    DeadLetterListOut,
+    DeadLetterOut,
+    DeadLetterSelection,
+    DiscardedOut,
+    JobRunOut,
+    QueueOut,
+    RequeuedOut,
+    WorkerOut,
+)
+from app.constants import QUEUES
+from app.db.models import DeadLetter
+from app.errors import PermanentError
+from app.redis_client import get_redis
+
+router = APIRouter(prefix="/admin/api", tags=["admin"])
+
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
+
+
+def dead_letter_filter(
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str = "dead",
+    fingerprint: str | None = None,
+    exception_type: str | None = None,
+) -> dead_letters.DeadLetterFilter:
+    """Query parameters to a filter; ``status=all`` (or empty) does not filter by status."""
+    return dead_letters.DeadLetterFilter(
+        queue=queue or None,
+        actor=actor or None,
+        fingerprint=fingerprint or None,
+        exception_type=exception_type or None,
+        status="" if status in ("", "all") else status,
+    )
+
+
+def worker_out(worker: queries.WorkerInfo) -> WorkerOut:
+    started = dt.datetime.fromtimestamp(worker.started, dt.UTC) if worker.started else None
+    return WorkerOut(
+        host=worker.host,
+        pid=worker.pid,
+        queues=list(worker.queues),
+        threads=worker.threads,
+        started=started,
+        uptime_s=worker.uptime_s,
+        expires_in_s=worker.expires_in_s,
+    )
+
+
+@router.get("/csrf", response_model=CsrfOut)
+def get_csrf(request: Request, principal: Viewer) -> CsrfOut:
+    """The token to send as ``X-CSRF-Token`` with every write (kept in the signed session cookie)."""
+    token = csrf_token(request)
+    return CsrfOut(csrf_token=token, header=CSRF_HEADER, user=principal.user, role=principal.role)
+
+
+@router.get("/queues", response_model=list[QueueOut])
+def get_queues(_: Viewer, session: DbSession) -> list[QueueOut]:
+    return [QueueOut(**asdict(row)) for row in queries.queue_overview(session, get_redis(), QUEUES)]
+
+
+@router.get("/queues/{queue}", response_model=QueueOut)
+def get_queue(queue: str, _: Viewer, session: DbSession) -> QueueOut:
+    if queue not in QUEUES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
+    return QueueOut(**asdict(queries.queue_overview(session, get_redis(), [queue])[0]))
+
+
+@router.get("/workers", response_model=list[WorkerOut])
+def get_workers(_: Viewer) -> list[WorkerOut]:
+    return [worker_out(w) for w in queries.list_workers(get_redis())]
+
+
+@router.get("/jobs", response_model=list[JobRunOut])
+def get_jobs(
+    _: Viewer,
+    session: DbSession,
+    message_id: str | None = None,
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str | None = None,
+    correlation_id: str | None = None,
+    q: Annotated[str | None, Query(description="substring of the arguments (JSON text)")] = None,
+    limit: Limit = 50,
+) -> list[JobRunOut]:
+    """Search the job history, newest first."""
+    query = queries.JobQuery(
+        message_id=message_id, queue=queue, actor=actor, status=status, correlation_id=correlation_id,
+        text=q, limit=limit,
+    )  # fmt: skip
+    return [JobRunOut.model_validate(run) for run in queries.search_jobs(session, query)]
+
+
+@router.get("/dead-letters", response_model=DeadLetterListOut)
+def get_dead_letters(
+    _: Viewer,
+    session: DbSession,
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str = "dead",
+    fingerprint: str | None = None,
+    exception_type: str | None = None,
+    limit: Limit = 100,
+) -> DeadLetterListOut:
+    """Dead letters matching the filter (newest first) and their groups by fingerprint."""
+    where = dead_letter_filter(queue, actor, status, fingerprint, exception_type)
+    groups = queries.dead_letter_groups(session, where, limit=limit)
+    items = dead_letters.list_dead_letters(session, where, limit=limit)
+    return DeadLetterListOut(
+        groups=[DeadLetterGroupOut(**asdict(g)) for g in groups],
+        items=[DeadLetterOut.model_validate(row) for row in items],
+    )
+
+
+@router.get("/dead-letters/{dead_letter_id}", response_model=DeadLetterDetailOut)
+def get_dead_letter(dead_letter_id: int, _: Viewer, session: DbSession) -> DeadLetterDetailOut:
+    row = session.get(DeadLetter, dead_letter_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dead letter")
+    return DeadLetterDetailOut.model_validate(row)
+
+
+def _selection_filter(body: DeadLetterSelection) -> dead_letters.DeadLetterFilter:
+    return dead_letters.DeadLetterFilter(
+        ids=tuple(body.ids),
+        queue=body.queue,
+        actor=body.actor,
+        fingerprint=body.fingerprint,
+        exception_type=body.exception_type,
+        status="dead",
+    )
+
+
+@router.post("/dead-letters/requeue", response_model=RequeuedOut)
+def requeue_dead_letters(body: DeadLetterSelection, principal: Writer, session: DbSession) -> RequeuedOut:
+    """Send a fresh copy of each selected dead letter (same idempotency key, retries reset); audited."""
+    try:
+        pairs = dead_letters.requeue(session, _selection_filter(body), who=principal.user)
+    except PermanentError as err:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
+    return RequeuedOut(
+        requeued=len(pairs), messages=[{"id": i, "new_message_id": m} for i, m in pairs]
+    )
+
+
+@router.post("/dead-letters/discard", response_model=DiscardedOut)
+def discard_dead_letters(body: DeadLetterSelection, principal: Writer, session: DbSession) -> DiscardedOut:
+    """Mark the selected dead letters discarded (kept for the record, never requeued); audited."""
+    return DiscardedOut(discarded=dead_letters.discard(session, _selection_filter(body), who=principal.user))

@@ -1,0 +1,189 @@
+"""The HTML pages: the same reads as the JSON API, rendered with Jinja2 (``templates/admin/``).
+
+Pages only read; the write buttons call the JSON API from ``admin.js`` with the CSRF token from the page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from app import dead_letters
+from app.admin import queries
+from app.admin.api import dead_letter_filter, worker_out
+from app.admin.auth import Principal, auth_enabled, check_password, csrf_token, log_in, log_out
+from app.admin.deps import DbSession, Viewer
+from app.constants import QUEUES
+from app.db.models import DeadLetter
+from app.redis_client import get_redis
+from app.settings import PROJECT_ROOT
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(PROJECT_ROOT / "templates"))
+
+
+def _age(seconds: float | None) -> str:
+    """``2h 05m`` style: operators compare orders of magnitude, not milliseconds."""
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600:02d}h"
+
+
+def _when(value: dt.datetime | None) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+templates.env.filters["age"] = _age
+templates.env.filters["when"] = _when
+
+
+def render(request: Request, principal: Principal, name: str, **context: Any) -> HTMLResponse:
+    """A page with what the layout needs: the operator, the nav, and the CSRF token for admin.js."""
+    context.update(
+        principal=principal,
+        auth_enabled=auth_enabled(),
+        csrf_token=csrf_token(request),
+        queues=QUEUES,
+        page=name.removesuffix(".html"),
+    )
+    return templates.TemplateResponse(request, f"admin/{name}", context)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect within the admin after login (no open redirect)."""
+    if target and target.startswith("/admin") and not target.startswith("//"):
+        return target
+    return "/admin/queues"
+
+
+@router.get("/admin")
+@router.get("/admin/")
+def index() -> RedirectResponse:
+    return RedirectResponse("/admin/queues", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/admin/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    if not auth_enabled():
+        return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    context = {"next": _safe_next(next), "error": None, "principal": None, "page": "login"}
+    return templates.TemplateResponse(request, "admin/login.html", context)
+
+
+@router.post("/admin/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    user: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/admin/queues",
+) -> Response:
+    principal = check_password(user, password)
+    if principal is None:
+        error = "Wrong user or password."
+        context = {"next": _safe_next(next), "error": error, "principal": None, "page": "login"}
+        return templates.TemplateResponse(
+            request, "admin/login.html", context, status_code=status.HTTP_401_UNAUTHORIZED
+        )
+    log_in(request, principal)
+    return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/admin/logout")
+def logout(request: Request) -> RedirectResponse:
+    log_out(request)
+    return RedirectResponse("/admin/login", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.get("/admin/queues", response_class=HTMLResponse)
+def queues_page(request: Request, principal: Viewer, session: DbSession) -> HTMLResponse:
+    rows = queries.queue_overview(session, get_redis(), QUEUES)
+    return render(request, principal, "queues.html", rows=rows)
+
+
+@router.get("/admin/queues/{queue}", response_class=HTMLResponse)
+def queue_page(
+    queue: str, request: Request, principal: Viewer, session: DbSession
+) -> HTMLResponse:
+    if queue not in QUEUES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
+    row = queries.queue_overview(session, get_redis(), [queue])[0]
+    groups = queries.dead_letter_groups(session, dead_letters.DeadLetterFilter(queue=queue), limit=20)
+    jobs = queries.search_jobs(session, queries.JobQuery(queue=queue, limit=25))
+    return render(request, principal, "queue.html", row=row, groups=groups, jobs=jobs)
+
+
+@router.get("/admin/dead-letters", response_class=HTMLResponse)
+def dead_letters_page(
+    request: Request,
+    principal: Viewer,
+    session: DbSession,
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str = "dead",
+    fingerprint: str | None = None,
+    exception_type: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 100,
+) -> HTMLResponse:
+    where = dead_letter_filter(queue, actor, status, fingerprint, exception_type)
+    return render(
+        request,
+        principal,
+        "dead_letters.html",
+        groups=queries.dead_letter_groups(session, where, limit=limit),
+        items=dead_letters.list_dead_letters(session, where, limit=limit),
+        filters={
+            "queue": queue or "",
+            "actor": actor or "",
+            "status": status,
+            "fingerprint": fingerprint or "",
+        },
+        quote=quote,
+    )
+
+
+@router.get("/admin/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
+def dead_letter_page(
+    dead_letter_id: int, request: Request, principal: Viewer, session: DbSession
+) -> HTMLResponse:
+    row = session.get(DeadLetter, dead_letter_id)
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dead letter")
+    return render(request, principal, "dead_letter.html", row=row, detail=dead_letters.describe(row))
+
+
+@router.get("/admin/jobs", response_class=HTMLResponse)
+def jobs_page(
+    request: Request,
+    principal: Viewer,
+    session: DbSession,
+    message_id: str | None = None,
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str | None = None,
+    correlation_id: str | None = None,
+    q: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
+) -> HTMLResponse:
+    query = queries.JobQuery(
+        message_id=message_id or None, queue=queue or None, actor=actor or None, status=status or None,
+        correlation_id=correlation_id or None, text=q or None, limit=limit,
+    )  # fmt: skip
+    return render(request, principal, "jobs.html", jobs=queries.search_jobs(session, query), query=query)
+
+
+@router.get("/admin/workers", response_class=HTMLResponse)
+def workers_page(request: Request, principal: Viewer) -> HTMLResponse:
+    workers = [worker_out(w) for w in queries.list_workers(get_redis())]
+    return render(request, principal, "workers.html", workers=workers)
