@@ -288,3 +288,28 @@ def test_history_writer_flushes_batches(platform_env: dict[str, str]) -> None:
     with session_scope() as session:
         assert session.get(JobRun, "m1").status == "succeeded"  # type: ignore[union-attr]
         assert session.get(JobRun, "m2").status == "running"  # type: ignore[union-attr]
+
+
+def test_a_message_failing_validation_is_dead_lettered_with_the_reason(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a hand-written message for a real actor whose arguments do not validate
+    process = WorkerProcess(platform_env, ["actors.email"], ["email"], log_path=tmp_path / "w.log")
+    process.wait_ready(redis_client)
+    try:
+        bad = Message(
+            queue_name="email",
+            actor_name="send_welcome_email",
+            args=(),
+            kwargs={"user_id": "forty-two"},
+            options={},
+        )
+        publish([(bad, None)])
+        row = wait_for(lambda: dead_letter_for(bad.message_id), timeout=20, what="dead letter")
+    finally:
+        process.stop()
+    # Then it is not retried: it is archived at once, naming the bad field
+    assert isinstance(row, DeadLetter)
+    assert row.exception_type == "InvalidJob" and row.attempts == 1
+    assert "user_id" in row.exception_message
+    assert process.proc.returncode == 0
