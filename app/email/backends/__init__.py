@@ -7,7 +7,6 @@ permanent failures.
 
 from __future__ import annotations
 
-import functools
 from typing import Protocol
 
 from app.email.message import OutgoingEmail
@@ -52,11 +51,14 @@ def build_backend(settings: Settings) -> EmailBackend:
     return FileBackend(directory=settings.email_outbox_dir, sender=settings.email_from)
 
 
-@functools.cache
-def _backend_for(settings: Settings) -> EmailBackend:
-    return build_backend(settings)
+_cached: tuple[Settings, EmailBackend] | None = None
 
 
 def get_backend() -> EmailBackend:
-    """The process's backend, built once per settings object (tests reset the settings to switch)."""
-    return _backend_for(get_settings())
+    """The process's backend, rebuilt only when the settings object changes (tests reset it to switch)."""
+    global _cached
+    settings = get_settings()
+    cached = _cached
+    if cached is None or cached[0] is not settings:
+        cached = _cached = (settings, build_backend(settings))
+    return cached[1]
