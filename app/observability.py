@@ -25,6 +25,9 @@ _SECRET_PATTERNS = (
 _SECRET_KEYS = re.compile(
     r"authorization|api_?key|password|secret|token|dsn|cookie|email|body|html|text", re.I
 )
+#: The SDK's own structure whose names contain one of the words above ("con*text*s"): replacing ``contexts``
+#: with a string makes sentry-sdk drop the whole event; their values are still scrubbed.
+_SDK_KEYS = frozenset({"contexts", "context_line", "pre_context", "post_context"})
 
 
 def scrub(value: Any) -> Any:
@@ -35,7 +38,9 @@ def scrub(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            k: "[Filtered]" if isinstance(k, str) and _SECRET_KEYS.search(k) else scrub(v)
+            k: "[Filtered]"
+            if isinstance(k, str) and k not in _SDK_KEYS and _SECRET_KEYS.search(k)
+            else scrub(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
