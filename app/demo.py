@@ -144,6 +144,10 @@ class SeedSummary:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def __str__(self) -> str:
+        """``users=1000 opportunities=500 ...``: one line for the CLI."""
+        return " ".join(f"{name}={count}" for name, count in self.as_dict().items())
+
 
 def canonical_json(payload: Any) -> str:
     """Key-sorted, compact JSON: equal payloads give equal text, whatever order the API sent keys in."""

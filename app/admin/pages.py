@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -149,7 +148,6 @@ def dead_letters_page(
             "status": status,
             "fingerprint": fingerprint or "",
         },
-        quote=quote,
     )
 
 

@@ -29,6 +29,7 @@ def test_seed_inserts_what_the_summary_reports(platform_env: dict[str, str]) -> 
         summary = seed(session, users=200, seed=7, now=NOW)
 
     assert summary.users == 200
+    assert str(summary).startswith("users=200 opportunities=100 ")
     assert summary.opportunities == 100
     assert summary.entities == 10
     assert summary.saved_opportunities > 200

@@ -212,3 +212,12 @@ def test_without_passwords_writes_still_need_csrf_and_are_audited_as_local(clien
     assert refused.status_code == 403
     assert accepted.status_code == 200
     assert _row(dead_letter_id).discarded_by == "local"
+
+
+def test_pages_escape_what_failed_jobs_wrote(auth_client: TestClient) -> None:
+    dead_letter_id = add_dead_letter(exception_message="<script>alert(1)</script>")
+
+    for path in ("/admin/dead-letters", f"/admin/dead-letters/{dead_letter_id}"):
+        text = auth_client.get(path, auth=VIEWER).text
+        assert "<script>alert(1)</script>" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
