@@ -70,14 +70,16 @@ def create_app(*, session_secret: str | None = None) -> FastAPI:
 
 async def _not_authenticated(request: Request, exc: Exception) -> Response:
     """The API asks for HTTP Basic; a page sends the browser to the login form and back."""
-    if request.url.path.startswith("/admin/api/"):
+    root = str(request.scope.get("root_path", "")).rstrip("/")
+    path = request.url.path.removeprefix(root)
+    if path.startswith("/admin/api/"):
         return JSONResponse(
             {"detail": str(exc)},
             status_code=status.HTTP_401_UNAUTHORIZED,
             headers={"WWW-Authenticate": 'Basic realm="jobs admin"'},
         )
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return RedirectResponse(f"/admin/login?next={quote(target)}", status_code=status.HTTP_303_SEE_OTHER)
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"{root}/admin/login?next={quote(target)}", status_code=status.HTTP_303_SEE_OTHER)
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
@@ -104,7 +106,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                if scope["path"] == DOCS_PATH:  # Swagger UI needs its CDN scripts and an inline script
+                if scope["path"].endswith(DOCS_PATH):  # Swagger UI needs its CDN scripts and an inline script
                     present.add(b"content-security-policy")
                 extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra]

@@ -51,6 +51,7 @@ templates.env.filters["when"] = _when
 def render(request: Request, principal: Principal, name: str, **context: Any) -> HTMLResponse:
     """A page with what the layout needs: the operator, the nav, and the CSRF token for admin.js."""
     context.update(
+        root=root_path(request),
         principal=principal,
         auth_enabled=auth_enabled(),
         csrf_token=csrf_token(request),
@@ -58,6 +59,15 @@ def render(request: Request, principal: Principal, name: str, **context: Any) ->
         page=name.removesuffix(".html"),
     )
     return templates.TemplateResponse(request, f"admin/{name}", context)
+
+
+def root_path(request: Request) -> str:
+    """Where the admin is mounted in a parent ASGI app ("" when served alone): links start with it."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _redirect(request: Request, target: str) -> RedirectResponse:
+    return RedirectResponse(root_path(request) + target, status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _safe_next(target: str | None) -> str:
@@ -69,15 +79,21 @@ def _safe_next(target: str | None) -> str:
 
 @router.get("/admin")
 @router.get("/admin/")
-def index() -> RedirectResponse:
-    return RedirectResponse("/admin/queues", status_code=status.HTTP_303_SEE_OTHER)
+def index(request: Request) -> RedirectResponse:
+    return _redirect(request, "/admin/queues")
 
 
 @router.get("/admin/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str | None = None) -> Response:
     if not auth_enabled():
-        return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
-    context = {"next": _safe_next(next), "error": None, "principal": None, "page": "login"}
+        return _redirect(request, _safe_next(next))
+    context = {
+        "next": _safe_next(next),
+        "error": None,
+        "principal": None,
+        "page": "login",
+        "root": root_path(request),
+    }
     return templates.TemplateResponse(request, "admin/login.html", context)
 
 
@@ -91,18 +107,24 @@ def login(
     principal = check_password(user, password)
     if principal is None:
         error = "Wrong user or password."
-        context = {"next": _safe_next(next), "error": error, "principal": None, "page": "login"}
+        context = {
+            "next": _safe_next(next),
+            "error": error,
+            "principal": None,
+            "page": "login",
+            "root": root_path(request),
+        }
         return templates.TemplateResponse(
             request, "admin/login.html", context, status_code=status.HTTP_401_UNAUTHORIZED
         )
     log_in(request, principal)
-    return RedirectResponse(_safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
+    return _redirect(request, _safe_next(next))
 
 
 @router.post("/admin/logout")
 def logout(request: Request) -> RedirectResponse:
     log_out(request)
-    return RedirectResponse("/admin/login", status_code=status.HTTP_303_SEE_OTHER)
+    return _redirect(request, "/admin/login")
 
 
 @router.get("/admin/queues", response_class=HTMLResponse)
@@ -112,9 +134,7 @@ def queues_page(request: Request, principal: Viewer, session: DbSession) -> HTML
 
 
 @router.get("/admin/queues/{queue}", response_class=HTMLResponse)
-def queue_page(
-    queue: str, request: Request, principal: Viewer, session: DbSession
-) -> HTMLResponse:
+def queue_page(queue: str, request: Request, principal: Viewer, session: DbSession) -> HTMLResponse:
     if queue not in QUEUES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
     row = queries.queue_overview(session, get_redis(), [queue])[0]

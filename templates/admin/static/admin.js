@@ -6,6 +6,11 @@ function csrfToken() {
   return meta ? meta.content : "";
 }
 
+function root() {
+  const meta = document.querySelector('meta[name="admin-root"]');
+  return meta ? meta.content : "";
+}
+
 function flash(text, ok) {
   const box = document.getElementById("flash");
   if (!box) return;
@@ -29,7 +34,7 @@ async function act(button) {
   if (!window.confirm(action[0].toUpperCase() + action.slice(1) + " " + what + "?")) return;
   button.disabled = true;
   try {
-    const response = await fetch("/admin/api/dead-letters/" + action, {
+    const response = await fetch(root() + "/admin/api/dead-letters/" + action, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },

@@ -105,3 +105,28 @@ def test_static_css(auth_client: TestClient) -> None:
     response = auth_client.get("/admin/static/admin.css")
 
     assert response.status_code == 200 and "table.data" in response.text
+
+
+def test_mounted_inside_another_asgi_app(with_auth: dict[str, str]) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from app.admin import create_app
+
+    # Given the admin mounted under /ops of the web app
+    parent = Starlette(routes=[Mount("/ops", app=create_app(session_secret="s"))])
+    with TestClient(parent) as client:
+        assert client.get("/ops/health").json() == {"status": "ok"}
+        assert client.get("/ops/admin/api/queues").status_code == 401
+        redirect = client.get("/ops/admin/jobs", follow_redirects=False)
+        assert redirect.headers["location"] == "/ops/admin/login?next=/admin/jobs"
+
+        logged_in = client.post(
+            "/ops/admin/login", data={"user": "viewer", "password": VIEWER[1], "next": "/admin/jobs"},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert logged_in.headers["location"] == "/ops/admin/jobs"
+        page = client.get("/ops/admin/jobs")
+        assert page.status_code == 200
+        assert 'href="/ops/admin/workers"' in page.text and 'href="/admin/' not in page.text
+        assert client.get("/ops/admin/static/admin.js").status_code == 200
