@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import ColumnElement, distinct, select
 
@@ -47,6 +47,13 @@ def dispatch_daily_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -
     )
     logger.info("reminders dispatched", extra={"at": hour.isoformat(), "zones": len(due), "messages": sent})
     return sent
+
+
+def due_zones(names: Iterable[str], hour: dt.datetime) -> dict[str, dt.date]:
+    """The zones among ``names`` where ``hour`` falls in the local reminder hour, with their local date."""
+    return {
+        name: local.date() for name in names if (local := hour.astimezone(zone(name))).hour == REMINDER_HOUR
+    }
 
 
 def dispatch_weekly_summaries(*, week: str, batch_size: int = BATCH_SIZE) -> int:

@@ -8,13 +8,15 @@ from email.policy import SMTP
 
 from app.email.message import OutgoingEmail
 
+#: RFC 5322's hard line limit: long URLs in List-Unsubscribe stay on one line instead of being folded.
+POLICY = SMTP.clone(max_line_length=998)
 #: Header that carries the idempotency key, so a duplicate can be traced in any mailbox or outbox.
 IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 
 def build_mime(outgoing: OutgoingEmail, *, sender: str) -> EmailMessage:
     """multipart/alternative (text, then HTML), wrapped in multipart/mixed when there are attachments."""
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=POLICY)
     msg["From"] = sender
     msg["To"] = email.utils.formataddr((outgoing.to_name, outgoing.to_email))
     msg["Subject"] = outgoing.subject
