@@ -116,7 +116,11 @@ def admin(host: str | None, port: int | None) -> None:
 
     settings = _settings()
     protected = settings.admin_password is not None or settings.admin_viewer_password is not None
-    serve(host=host or ("0.0.0.0" if protected else "127.0.0.1"), port=port or settings.admin_port)
+    try:
+        serve(host=host or ("0.0.0.0" if protected else "127.0.0.1"), port=port or settings.admin_port)
+    except SettingsError as err:
+        click.echo(f"jobs: {err}", err=True)
+        sys.exit(2)
 
 
 @main.command()

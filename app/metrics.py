@@ -71,8 +71,13 @@ class QueueCollector(Collector):
 
 
 def render_latest(queues: Iterable[str] = ()) -> bytes:
-    """The text exposition: every process's metrics (multiprocess mode) plus queue gauges from Redis."""
+    """The text exposition: every process's metrics (multiprocess mode) plus queue gauges from Redis.
+
+    Each call builds its own registry (the documented way for multiprocess mode), so concurrent scrapes share
+    nothing; outside multiprocess mode this process's default registry is rendered first.
+    """
     registry = CollectorRegistry()
+    head = b""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
@@ -80,13 +85,8 @@ def render_latest(queues: Iterable[str] = ()) -> bytes:
     else:
         from prometheus_client import REGISTRY
 
-        registry = REGISTRY
+        head = generate_latest(REGISTRY)
     queue_list = tuple(queues)
     if queue_list:
-        collector = QueueCollector(queue_list)
-        registry.register(collector)
-        try:
-            return generate_latest(registry)
-        finally:
-            registry.unregister(collector)
-    return generate_latest(registry)
+        registry.register(QueueCollector(queue_list))
+    return head + generate_latest(registry)

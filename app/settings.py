@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     admin_viewer_password: SecretStr | None = None
     admin_port: int = Field(default=8500, ge=1, le=65535)
+    #: Signs admin session cookies; without it each admin process picks a random one (logins end on restart).
+    admin_session_secret: SecretStr | None = None
 
     storage_dir: Path = PROJECT_ROOT / "var" / "storage"
     scheduler_timezone: str = "UTC"

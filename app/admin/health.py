@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -28,8 +27,6 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 router = APIRouter(tags=["health"])
 _checks = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ready-check")
-#: render_latest registers its queue collector on the process registry per scrape; scrapes must not overlap.
-_metrics_lock = threading.Lock()
 
 
 @router.get("/health", response_model=HealthOut)
@@ -65,10 +62,9 @@ def _run_check(check: Callable[[], None]) -> str:
 @router.get("/metrics", response_class=Response)
 def metrics() -> Response:
     """Prometheus exposition; the queue gauges are read from Redis now (left out, logged, if it is down)."""
-    with _metrics_lock:
-        try:
-            body = render_latest(QUEUES)
-        except redis.RedisError as err:
-            logger.warning("queue gauges unavailable: Redis unreachable", extra={"error": type(err).__name__})
-            body = render_latest(())
+    try:
+        body = render_latest(QUEUES)
+    except redis.RedisError as err:
+        logger.warning("queue gauges unavailable: Redis unreachable", extra={"error": type(err).__name__})
+        body = render_latest(())
     return Response(body, media_type=METRICS_CONTENT_TYPE)

@@ -39,8 +39,9 @@ def serve(host: str, port: int) -> None:
     settings = get_settings()
     address = bind_address(host, settings)
     logger.info("admin listening", extra={"host": address, "port": port, "auth": auth_enabled(settings)})
+    secret = settings.admin_session_secret
     uvicorn.run(
-        create_app(),
+        create_app(session_secret=secret.get_secret_value() if secret else None),
         host=address,
         port=port,
         log_level=settings.log_level.lower(),
