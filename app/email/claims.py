@@ -133,18 +133,20 @@ def _row_values(
 def _insert_if_absent(session: Session, values: dict[str, object]) -> bool:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(
+    statement = (
         insert(EmailLog)
         .values(attempts=1, **values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(EmailLog.idempotency_key)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    # RETURNING rather than rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
+    return session.execute(statement).first() is not None
 
 
 def _take_over(
     session: Session, request: ClaimRequest, *, now: dt.datetime, values: dict[str, object]
 ) -> bool:
-    """Atomically take a row that is failed or whose claim has lapsed (one UPDATE, checked by rowcount)."""
+    """Atomically take a row that is failed or whose claim has lapsed (one conditional UPDATE)."""
     takeable = or_(
         EmailLog.status == FAILED,
         and_(
@@ -153,7 +155,10 @@ def _take_over(
         ),
     )
     changes = {k: v for k, v in values.items() if k != "idempotency_key"}
-    result = session.execute(
-        update(EmailLog).where(EmailLog.idempotency_key == request.key, takeable).values(**changes)
+    statement = (
+        update(EmailLog)
+        .where(EmailLog.idempotency_key == request.key, takeable)
+        .values(**changes)
+        .returning(EmailLog.idempotency_key)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return session.execute(statement).first() is not None

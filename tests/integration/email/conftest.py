@@ -1,0 +1,66 @@
+"""Fixtures of the email integration tests: the SendGrid simulator, the environment pointing at it, workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from app.settings import reset_settings
+from app.testing.sendgrid_server import SendGridSimulator
+from tests.support.worker import WorkerProcess
+
+API_KEY = "SG.integration-test-key"
+BASE_URL = "https://app.example.com"
+
+
+@pytest.fixture
+def simulator() -> Iterator[SendGridSimulator]:
+    with SendGridSimulator(api_key=API_KEY) as sim:
+        yield sim
+
+
+@pytest.fixture
+def email_env(
+    platform_env: dict[str, str], simulator: SendGridSimulator, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The platform environment with EMAIL_BACKEND=sendgrid pointed at the simulator (this process too)."""
+    env = {
+        **platform_env,
+        "EMAIL_BACKEND": "sendgrid",
+        "SENDGRID_API_KEY": API_KEY,
+        "SENDGRID_API_HOST": simulator.url,
+        "SENDGRID_TIMEOUT_S": "5",
+        "EMAIL_FROM": "Jobs <noreply@example.com>",
+        "PUBLIC_BASE_URL": BASE_URL,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    return env
+
+
+@pytest.fixture
+def start_worker(
+    email_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> Iterator[Callable[[], WorkerProcess]]:
+    """Starts the email worker group (8 threads) on this test's Redis database and schema."""
+    workers: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(
+            email_env,
+            ["actors.email"],
+            ["email"],
+            log_path=tmp_path / f"worker-{len(workers)}.log",
+            threads=8,
+        )
+        workers.append(worker)
+        worker.wait_ready(redis_client)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
