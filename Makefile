@@ -4,8 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
-# Debian packages the suite uses as real readers (pdftotext/pdfinfo) and WeasyPrint's native libraries.
-SYSTEM_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core
+# Debian packages: real readers for the suite (pdftotext/pdfinfo, Chromium for the admin) and WeasyPrint's libraries.
+SYSTEM_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium
 
 .PHONY: install system-deps services run test test-fast lint format bench clean
 
