@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import ColumnElement, distinct, select
+from sqlalchemy import ColumnElement, select
 
 from app import enqueue
 from app.db.models import User
@@ -33,7 +33,7 @@ def dispatch_daily_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -
     """Enqueue the reminder of every user whose local time at ``at`` (floored to the hour) is 09:xx."""
     hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     with session_scope() as session:
-        names = session.scalars(select(distinct(User.timezone)).where(*_reachable())).all()
+        names = session.scalars(select(User.timezone).where(*_reachable()).distinct()).all()
     due = {
         name: local.date() for name in names if (local := hour.astimezone(zone(name))).hour == REMINDER_HOUR
     }

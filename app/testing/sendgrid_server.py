@@ -158,6 +158,8 @@ class RequestRecord:
     at: float
     status: int
     fault: FaultKind | None
+    #: Headers of the answer (e.g. ``X-RateLimit-Reset``).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -311,13 +313,19 @@ class SendGridSimulator:
                 return entry.fault
         return None
 
-    def _finish(self, number: int, status: int, fault: Fault | None) -> None:
+    def _finish(
+        self, number: int, status: int, fault: Fault | None, headers: dict[str, str] | None = None
+    ) -> None:
         with self._state.lock:
             index = number - 1
             if index < len(self._state.requests):
                 record = self._state.requests[index]
                 self._state.requests[index] = replace(
-                    record, at=time.time(), status=status, fault=fault.kind if fault else None
+                    record,
+                    at=time.time(),
+                    status=status,
+                    fault=fault.kind if fault else None,
+                    headers=headers or {},
                 )
 
     def _accept(self, body: dict[str, Any]) -> AcceptedMessage:
@@ -462,7 +470,7 @@ class _Handler(BaseHTTPRequestHandler):
         payload: Any,
         headers: dict[str, str] | None = None,
     ) -> None:
-        self.server.simulator._finish(number, status, fault)
+        self.server.simulator._finish(number, status, fault, headers)
         self._reply(status, payload, headers)
 
     def _reply(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
