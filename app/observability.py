@@ -19,15 +19,34 @@ _SECRET_PATTERNS = (
     (re.compile(r"(api_key=)[^&\s\"']+", re.IGNORECASE), r"\1[Filtered]"),
     (re.compile(r"(Bearer\s+)[A-Za-z0-9._\-]+", re.IGNORECASE), r"\1[Filtered]"),
     (re.compile(r"\bSG\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"), "[Filtered]"),
-    (re.compile(r"(https?://)[^:@/\s]+(:[^@/\s]*)?@"), r"\1[Filtered]@"),
+    (re.compile(r"([a-z][a-z0-9+.\-]*://)[^:@/\s]+(:[^@/\s]*)?@", re.IGNORECASE), r"\1[Filtered]@"),
     (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}"), "[email]"),
 )
-_SECRET_KEYS = re.compile(
-    r"authorization|api_?key|password|secret|token|dsn|cookie|email|body|html|text", re.I
+#: Words that mark a key's value as secret, matched against the key's ``_``/``-``/``.`` separated parts, so that
+#: ``sendgrid_password`` or ``html_body`` are filtered while the SDK's own ``contexts``/``pre_context`` are not
+#: (replacing those with a string makes sentry-sdk drop the whole event).
+_SECRET_WORDS = frozenset(
+    {
+        "authorization",
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "dsn",
+        "cookie",
+        "email",
+        "body",
+        "html",
+        "text",
+    }
 )
-#: The SDK's own structure whose names contain one of the words above ("con*text*s"): replacing ``contexts``
-#: with a string makes sentry-sdk drop the whole event; their values are still scrubbed.
-_SDK_KEYS = frozenset({"contexts", "context_line", "pre_context", "post_context"})
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    if "apikey" in re.sub(r"[_\-.\s]", "", lowered):
+        return True
+    return any(part in _SECRET_WORDS for part in re.split(r"[_\-.\s]+", lowered))
 
 
 def scrub(value: Any) -> Any:
@@ -38,9 +57,7 @@ def scrub(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {
-            k: "[Filtered]"
-            if isinstance(k, str) and k not in _SDK_KEYS and _SECRET_KEYS.search(k)
-            else scrub(v)
+            k: "[Filtered]" if isinstance(k, str) and _is_secret_key(k) else scrub(v)
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
