@@ -1,0 +1,233 @@
+"""What the platform's middleware stack costs per message, against bare Dramatiq measured in the same run.
+
+Both sides process the same number of no-op messages with a real ``dramatiq`` worker (1 process x 8 threads by
+default) on the same Redis: the platform side imports ``app.broker`` (every middleware, job history into a
+PostgreSQL schema or SQLite, Prometheus multiprocess files, one JSON log line per job), the bare side a
+``RedisBroker`` with Dramatiq's default middleware. Messages are enqueued first (pipelined); the clock starts
+when the worker fetches the first message (so interpreter and import time are excluded; they are printed
+separately) and stops when the queue and every acks set are empty.
+
+    .venv/bin/python bench/middleware_overhead.py [--messages 20000] [--rounds 1] [--without JobHistory,JobLog]
+
+This file is also the workers' actor module: ``BENCH_MODE=platform|bare`` chooses the broker on import.
+Redis database 9 is flushed before and after each run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+PG_BASE_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+QUEUE = "bench"
+TARGET_RATIO = 0.85
+
+# ------------------------------------------------------------------------------ the workers' actor module
+_MODE = os.environ.get("BENCH_MODE")
+if _MODE == "platform":
+    import dramatiq
+
+    import app.broker  # the full platform stack
+
+    # Ablation for finding where the time goes: ``--without JobHistory,JobLog`` drops those middleware.
+    _without = set(filter(None, os.environ.get("BENCH_WITHOUT", "").split(",")))
+    app.broker.broker.middleware[:] = [
+        m for m in app.broker.broker.middleware if type(m).__name__ not in _without
+    ]
+
+    @dramatiq.actor(queue_name=QUEUE)
+    def noop() -> None:
+        """Does nothing: what is measured is everything around it."""
+
+elif _MODE == "bare":
+    import dramatiq
+    from dramatiq.brokers.redis import RedisBroker
+
+    dramatiq.set_broker(RedisBroker(url=REDIS_URL))
+
+    @dramatiq.actor(queue_name=QUEUE)
+    def noop() -> None:
+        """Does nothing: what is measured is everything around it."""
+
+
+# ------------------------------------------------------------------------------------------------ the runner
+
+
+@dataclass
+class Result:
+    mode: str
+    messages: int
+    seconds: float
+    boot_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+def _database_url() -> tuple[str, str | None]:
+    """A fresh PostgreSQL schema if PostgreSQL answers, else a SQLite file; returns (url, schema)."""
+    import sqlalchemy
+    from sqlalchemy.exc import OperationalError
+
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError:
+        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-db-')}/jobs.db", None
+    finally:
+        engine.dispose()
+    return f"{PG_BASE_URL}?options=-csearch_path%3D{schema}", schema
+
+
+def _drop_schema(schema: str | None) -> None:
+    if schema is None:
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def _enqueue(count: int) -> None:
+    from dramatiq import Message
+
+    from app.publishing import publish
+
+    batch = 2_000
+    for start in range(0, count, batch):
+        messages = [
+            (Message(queue_name=QUEUE, actor_name="noop", args=(), kwargs={}, options={}), None)
+            for _ in range(min(batch, count - start))
+        ]
+        publish(messages)
+
+
+def _in_flight(client: object) -> int:
+    pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+    pipe.llen(f"dramatiq:{QUEUE}")
+    acks = list(client.scan_iter(match="dramatiq:__acks__.*", count=1000))  # type: ignore[attr-defined]
+    for key in acks:
+        pipe.scard(key)
+    return int(sum(pipe.execute()))
+
+
+def run_once(mode: str, messages: int, processes: int, threads: int, env: dict[str, str]) -> Result:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    _enqueue(messages)
+    assert client.llen(f"dramatiq:{QUEUE}") == messages
+    modules = (
+        ["app.broker", "bench.middleware_overhead"] if mode == "platform" else ["bench.middleware_overhead"]
+    )
+    command = [
+        sys.executable, "-m", "dramatiq", *modules, "--queues", QUEUE,
+        "--processes", str(processes), "--threads", str(threads), "--skip-logging",
+    ]  # fmt: skip
+    log = open(Path(tempfile.gettempdir()) / f"bench-{mode}.log", "wb")  # noqa: SIM115
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        command,
+        env={**os.environ, **env, "BENCH_MODE": mode, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        while client.llen(f"dramatiq:{QUEUE}") == messages:
+            if proc.poll() is not None:
+                raise SystemExit(f"{mode} worker exited with {proc.returncode}; see {log.name}")
+            time.sleep(0.005)
+        first_fetch = time.perf_counter()
+        deadline = first_fetch + 600
+        while _in_flight(client):
+            if time.perf_counter() > deadline or proc.poll() is not None:
+                raise SystemExit(f"{mode} worker did not drain the queue; see {log.name}")
+            time.sleep(0.02)
+        drained = time.perf_counter()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+        client.flushdb()
+    return Result(mode, messages, drained - first_fetch, first_fetch - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=1, help="Alternating runs of each side; best is kept.")
+    parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument(
+        "--without", default="", help="Comma-separated platform middleware to drop (ablation)."
+    )
+    args = parser.parse_args()
+
+    os.environ["REDIS_URL"] = REDIS_URL
+    sys.path.insert(0, str(ROOT))
+    from app.db import migrate
+
+    database_url, schema = _database_url()
+    migrate.upgrade(database_url)
+    metrics_dir = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
+    env = {
+        "REDIS_URL": REDIS_URL,
+        "DATABASE_URL": database_url,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "BENCH_WITHOUT": args.without,
+    }
+    env.pop("SENTRY_DSN", None)
+    os.environ.pop("SENTRY_DSN", None)
+    print(
+        f"{args.messages} no-op messages, {args.processes} process(es) x {args.threads} threads, "
+        f"Redis {REDIS_URL}, database {'PostgreSQL schema ' + schema if schema else 'SQLite'}, {os.cpu_count()} CPUs"
+    )
+    best: dict[str, Result] = {}
+    try:
+        for round_no in range(1, args.rounds + 1):
+            for mode in ("bare", "platform"):
+                for stale in metrics_dir.iterdir():
+                    stale.unlink()
+                result = run_once(mode, args.messages, args.processes, args.threads, env)
+                print(
+                    f"  round {round_no} {mode:<8} {result.rate:8.0f} msg/s  "
+                    f"({result.seconds:.2f} s to drain, worker boot {result.boot_seconds:.2f} s)"
+                )
+                if mode not in best or result.rate > best[mode].rate:
+                    best[mode] = result
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        _drop_schema(schema)
+    ratio = best["platform"].rate / best["bare"].rate
+    print(f"bare Dramatiq (default middleware)   {best['bare'].rate:8.0f} msg/s")
+    print(f"platform stack (app.broker)          {best['platform'].rate:8.0f} msg/s")
+    verdict = "meets" if ratio >= TARGET_RATIO else "BELOW"
+    print(f"ratio platform/bare                  {ratio:8.2f}  ({verdict} the {TARGET_RATIO} target)")
+
+
+if __name__ == "__main__":
+    main()
