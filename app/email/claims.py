@@ -14,10 +14,13 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.db.models import EmailLog
@@ -55,31 +58,52 @@ class ClaimRequest:
     message_id: str | None = None
 
 
-def claim(request: ClaimRequest, *, lease: dt.timedelta = CLAIM_LEASE) -> ClaimResult:
-    """Claim ``request.key``; :class:`ClaimHeld` when a live claim of another sender holds it."""
+@contextmanager
+def _connection(session: Session | None) -> Iterator[Connection]:
+    """The caller's transaction when given (it commits), else a transaction of our own committed at once.
+
+    Statements run on the Connection (Core), not through the ORM session: these are plain single-row writes,
+    and the ORM's bulk-update bookkeeping roughly doubles their CPU cost.
+    """
+    if session is not None:
+        yield session.connection()
+        return
+    with session_scope() as own:
+        yield own.connection()
+
+
+def claim(
+    request: ClaimRequest, *, lease: dt.timedelta = CLAIM_LEASE, session: Session | None = None
+) -> ClaimResult:
+    """Claim ``request.key``; :class:`ClaimHeld` when a live claim of another sender holds it.
+
+    With ``session`` the claim joins the caller's transaction, which must commit before the email is sent.
+    """
     now = utcnow()
-    with session_scope() as session:
+    with _connection(session) as connection:
         values = _row_values(request, status=CLAIMED, lease_expires_at=now + lease, now=now)
-        if _insert_if_absent(session, values):
+        if _insert_if_absent(connection, values):
             return ClaimResult.CLAIMED
-        if _take_over(session, request, now=now, values={**values, "attempts": EmailLog.attempts + 1}):
+        if _take_over(connection, request, now=now, values={**values, "attempts": EmailLog.attempts + 1}):
             logger.info(
                 "email claim taken over", extra={"idempotency_key": request.key, "kind": request.kind}
             )
             return ClaimResult.CLAIMED
-        status = session.scalar(select(EmailLog.status).where(EmailLog.idempotency_key == request.key))
+        status = connection.scalar(select(EmailLog.status).where(EmailLog.idempotency_key == request.key))
     if status in (SENT, SKIPPED):
         return ClaimResult.DONE
     raise ClaimHeld(f"email {request.key} is being sent by another worker")
 
 
-def record_skip(request: ClaimRequest, reason: str) -> bool:
+def record_skip(request: ClaimRequest, reason: str, *, session: Session | None = None) -> bool:
     """Record that the email is not sent and why; False when the key was already sent or is being sent."""
     now = utcnow()
     values = _row_values(request, status=SKIPPED, lease_expires_at=None, now=now)
     values["skip_reason"] = reason[:REASON_WIDTH]
-    with session_scope() as session:
-        return _insert_if_absent(session, values) or _take_over(session, request, now=now, values=values)
+    with _connection(session) as connection:
+        return _insert_if_absent(connection, values) or _take_over(
+            connection, request, now=now, values=values
+        )
 
 
 def mark_sent(key: str, provider_message_id: str | None, *, session: Session | None = None) -> None:
@@ -95,11 +119,8 @@ def mark_sent(key: str, provider_message_id: str | None, *, session: Session | N
             skip_reason=None,
         )
     )
-    if session is not None:
-        session.execute(statement)
-        return
-    with session_scope() as own:
-        own.execute(statement)
+    with _connection(session) as connection:
+        connection.execute(statement)
 
 
 def release(key: str, *, failed_reason: str | None = None) -> None:
@@ -107,8 +128,8 @@ def release(key: str, *, failed_reason: str | None = None) -> None:
     values: dict[str, object] = {"lease_expires_at": utcnow()}
     if failed_reason is not None:
         values.update(status=FAILED, skip_reason=failed_reason[:REASON_WIDTH])
-    with session_scope() as session:
-        session.execute(
+    with _connection(None) as connection:
+        connection.execute(
             update(EmailLog)
             .where(EmailLog.idempotency_key == key, EmailLog.status == CLAIMED)
             .values(**values)
@@ -130,8 +151,8 @@ def _row_values(
     }
 
 
-def _insert_if_absent(session: Session, values: dict[str, object]) -> bool:
-    dialect = session.get_bind().dialect.name
+def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:
+    dialect = connection.dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(EmailLog)
@@ -140,11 +161,11 @@ def _insert_if_absent(session: Session, values: dict[str, object]) -> bool:
         .returning(EmailLog.idempotency_key)
     )
     # RETURNING rather than rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
-    return session.execute(statement).first() is not None
+    return connection.execute(statement).first() is not None
 
 
 def _take_over(
-    session: Session, request: ClaimRequest, *, now: dt.datetime, values: dict[str, object]
+    connection: Connection, request: ClaimRequest, *, now: dt.datetime, values: dict[str, object]
 ) -> bool:
     """Atomically take a row that is failed or whose claim has lapsed (one conditional UPDATE)."""
     takeable = or_(
@@ -161,4 +182,4 @@ def _take_over(
         .values(**changes)
         .returning(EmailLog.idempotency_key)
     )
-    return session.execute(statement).first() is not None
+    return connection.execute(statement).first() is not None

@@ -64,25 +64,35 @@ def deliver(
     lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
     """Send ``job`` unless its key is done; raise the backend's error (after giving the claim back) on failure."""
-    request = claims.ClaimRequest(
-        key=job.key,
-        kind=job.kind,
-        user_id=job.recipient.user_id,
-        recipient=job.recipient.email,
-        message_id=current_message_id(),
-    )
+    return deliver_built(lambda _session: job, backend=backend, renderer=renderer, lease=lease)
+
+
+def deliver_built(
+    build: Callable[[Session], EmailJob],
+    *,
+    backend: EmailBackend | None = None,
+    renderer: EmailRenderer | None = None,
+    lease: dt.timedelta = claims.CLAIM_LEASE,
+) -> Outcome:
+    """Build the job and claim (or skip) its key in one transaction, committed before anything is sent.
+
+    Sharing the builder's transaction saves a connection checkout and a commit per email, which is most of what
+    an email costs besides the HTTP call.
+    """
+    with session_scope() as session:
+        job = build(session)
+        decision = _claim_or_skip(job, session, lease)
     fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
-    reason = job.skip_reason or job.recipient.skip_reason(job.kind)
-    if reason is not None:
-        if not claims.record_skip(request, reason):
-            logger.info("email already handled", extra=fields)
-            return Outcome.DUPLICATE
+    if decision is Outcome.SKIPPED:
         _count(job.kind, Outcome.SKIPPED.value)
-        logger.info("email skipped", extra={**fields, "skip_reason": reason})
-        return Outcome.SKIPPED
-    if claims.claim(request, lease=lease) is claims.ClaimResult.DONE:
+        logger.info(
+            "email skipped",
+            extra={**fields, "skip_reason": job.skip_reason or job.recipient.skip_reason(job.kind)},
+        )
+        return decision
+    if decision is Outcome.DUPLICATE:
         logger.info("email already handled", extra=fields)
-        return Outcome.DUPLICATE
+        return decision
     try:
         outgoing = compose(job, renderer or get_renderer())
         chosen = backend or get_backend()
@@ -101,6 +111,23 @@ def deliver(
     _count(job.kind, Outcome.SENT.value)
     logger.info("email sent", extra={**fields, "backend": chosen.name, "provider_message_id": provider_id})
     return Outcome.SENT
+
+
+def _claim_or_skip(job: EmailJob, session: Session, lease: dt.timedelta) -> Outcome | None:
+    """SKIPPED or DUPLICATE when nothing is to be sent; None when this process now holds the claim."""
+    request = claims.ClaimRequest(
+        key=job.key,
+        kind=job.kind,
+        user_id=job.recipient.user_id,
+        recipient=job.recipient.email,
+        message_id=current_message_id(),
+    )
+    reason = job.skip_reason or job.recipient.skip_reason(job.kind)
+    if reason is not None:
+        return Outcome.SKIPPED if claims.record_skip(request, reason, session=session) else Outcome.DUPLICATE
+    if claims.claim(request, lease=lease, session=session) is claims.ClaimResult.DONE:
+        return Outcome.DUPLICATE
+    return None
 
 
 def compose(job: EmailJob, renderer: EmailRenderer) -> OutgoingEmail:

@@ -13,7 +13,7 @@ from app.email.content.proposal import proposal_jobs
 from app.email.content.reminder import reminder_job
 from app.email.content.weekly import weekly_job
 from app.email.content.welcome import welcome_job
-from app.email.delivery import Outcome, deliver, deliver_each
+from app.email.delivery import Outcome, deliver_built, deliver_each
 from app.email.dispatch import dispatch_daily_reminders, dispatch_weekly_summaries
 
 __all__ = [
@@ -27,15 +27,11 @@ __all__ = [
 
 
 def send_welcome_email(*, user_id: int) -> Outcome:
-    with session_scope() as session:
-        job = welcome_job(session, user_id=user_id)
-    return deliver(job)
+    return deliver_built(lambda session: welcome_job(session, user_id=user_id))
 
 
 def send_opportunity_reminder(*, user_id: int, on: dt.date) -> Outcome:
-    with session_scope() as session:
-        job = reminder_job(session, user_id=user_id, on=on)
-    return deliver(job)
+    return deliver_built(lambda session: reminder_job(session, user_id=user_id, on=on))
 
 
 def send_proposal_notification(*, proposal_id: int, event: str, status: str | None = None) -> list[Outcome]:
@@ -45,6 +41,6 @@ def send_proposal_notification(*, proposal_id: int, event: str, status: str | No
 
 
 def send_weekly_summary(*, user_id: int, week: str, attachments: tuple[str, ...] = ()) -> Outcome:
-    with session_scope() as session:
-        job = weekly_job(session, user_id=user_id, week=week, attachments=attachments)
-    return deliver(job)
+    return deliver_built(
+        lambda session: weekly_job(session, user_id=user_id, week=week, attachments=attachments)
+    )

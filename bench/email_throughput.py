@@ -1,0 +1,363 @@
+"""Email queue throughput against baselines measured in the same run (not part of the test suite).
+
+1. Sending: emails/s of one worker process (8 threads: render + claim + send + mark, through Redis and
+   PostgreSQL) against a bare script that renders the same template and calls the same SDK from 8 threads,
+   with no queue and no log. Target ratio >= 0.7. Then CPU ms per email in the worker, and a short profile of
+   where a single email's CPU goes.
+2. Fan-out: ``dispatch_weekly_summaries`` over 100,000 users against ``app.publishing.publish`` of 100,000
+   prepared messages (same batch size). Target ratio >= 0.5.
+
+The SendGrid simulator runs in its own process on loopback, so neither side pays for it. Redis database 14
+and a PostgreSQL schema of its own (dropped at the end) keep it apart from everything else.
+
+    .venv/bin/python bench/email_throughput.py [--emails 3000] [--users 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+PG_BASE_URL = os.environ.get("JOBS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+API_KEY = "SG.bench-key"
+THREADS = 8
+WEEK = "2026-W48"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--emails", type=int, default=3000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--profile", type=int, default=300, help="emails profiled in-process")
+    options = parser.parse_args()
+    with simulator_process() as api_host, bench_schema() as database_url:
+        env = {
+            "REDIS_URL": REDIS_URL,
+            "DATABASE_URL": database_url,
+            "EMAIL_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": API_KEY,
+            "SENDGRID_API_HOST": api_host,
+            "EMAIL_FROM": "Bench <noreply@example.com>",
+            "PUBLIC_BASE_URL": "https://app.example.com",
+            "LOG_LEVEL": "INFO",
+            "LOG_FORMAT": "json",
+            "WORKER_HTTP_PORT": "0",
+        }
+        os.environ.update(env)
+        from app.settings import reset_settings
+
+        reset_settings()
+        redis_client().flushdb()
+        user_ids = add_users(options.emails, prefix="send")
+        print(f"== Email sending ({options.emails} welcome emails, simulator on {api_host})")
+        bare_rate, bare_cpu = bare_send(user_ids)
+        print(f"bare SDK, {THREADS} threads:        {bare_rate:8.0f} emails/s   {bare_cpu:5.2f} CPU ms/email")
+        worker_rate, worker_cpu = worker_send(user_ids, env)
+        print(
+            f"worker 1 process x {THREADS} threads: {worker_rate:8.0f} emails/s   {worker_cpu:5.2f} CPU ms/email"
+        )
+        print(f"ratio worker/bare: {worker_rate / bare_rate:.2f}  (target >= 0.7)")
+        profile_send(add_users(options.profile, prefix="profile"))
+        print(f"\n== Fan-out ({options.users} users)")
+        add_users(options.users, prefix="fan")
+        fan_out(options.users)
+
+
+# ------------------------------------------------------------------------------------------------ sending
+
+
+def bare_send(user_ids: list[int]) -> tuple[float, float]:
+    """Render + SDK call from 8 threads: the ceiling the worker is compared with."""
+    from sendgrid import SendGridAPIClient
+
+    from app.email.backends.sendgrid import build_payload
+    from app.email.delivery import compose
+    from app.email.rendering import get_renderer
+    from app.settings import get_settings
+
+    settings = get_settings()
+    client = SendGridAPIClient(api_key=API_KEY, host=settings.sendgrid_api_host)
+    client.client.timeout = settings.sendgrid_timeout_s
+    renderer = get_renderer()
+    jobs = [welcome_job_without_db(uid) for uid in user_ids]
+
+    def send(job: object) -> None:
+        client.send(build_payload(compose(job, renderer), sender=settings.email_from))  # type: ignore[arg-type]
+
+    return run_threads(jobs, send)
+
+
+def welcome_job_without_db(user_id: int) -> object:
+    from app.email.delivery import EmailJob
+    from app.email.links import saved_opportunities
+    from app.email.recipients import Recipient
+    from app.jobs.email import welcome_key
+
+    recipient = Recipient(user_id, f"send{user_id}@example.com", f"User {user_id}", "UTC", True, frozenset())
+    context = {"has_interests": False, "saved_url": saved_opportunities()}
+    return EmailJob(kind="welcome", key=welcome_key(user_id), recipient=recipient, context=context)
+
+
+def run_threads(items: list[object], work: Callable[[object], None]) -> tuple[float, float]:
+    lock = threading.Lock()
+    pending = list(items)
+
+    def loop() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                item = pending.pop()
+            work(item)
+
+    threads = [threading.Thread(target=loop) for _ in range(THREADS)]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return len(items) / wall, cpu * 1000 / len(items)
+
+
+def worker_send(user_ids: list[int], env: dict[str, str]) -> tuple[float, float]:
+    """Enqueue every email at once, time until all are marked sent in email_log."""
+    from app import enqueue
+
+    log = open(ROOT / "var" / "bench-email-worker.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dramatiq",
+            "app.broker",
+            "actors.email",
+            "--queues",
+            "email",
+            "--processes",
+            "1",
+            "--threads",
+            str(THREADS),
+            "--skip-logging",
+        ],
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait(lambda: bool(redis_client().keys("jobs:heartbeat:email:*")), 60, "worker heartbeat")
+        cpu0 = tree_cpu_seconds(worker.pid)
+        wall0 = time.perf_counter()
+        for start in range(0, len(user_ids), 1000):
+            enqueue.many(
+                [enqueue.job("send_welcome_email", user_id=u) for u in user_ids[start : start + 1000]]
+            )
+        wait(lambda: sent_count() >= len(user_ids), 600, "every email marked sent", interval=0.02)
+        wall = time.perf_counter() - wall0
+        cpu = tree_cpu_seconds(worker.pid) - cpu0
+    finally:
+        worker.terminate()
+        worker.wait(60)
+        log.close()
+    return len(user_ids) / wall, cpu * 1000 / len(user_ids)
+
+
+def profile_send(user_ids: list[int]) -> None:
+    """Where one email's CPU goes, single-threaded and in-process (the worker's work without the broker)."""
+    from app.email import service
+
+    profiler = cProfile.Profile()
+    cpu0 = time.process_time()
+    profiler.enable()
+    for user_id in user_ids:
+        service.send_welcome_email(user_id=user_id)
+    profiler.disable()
+    cpu_ms = (time.process_time() - cpu0) * 1000 / len(user_ids)
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    buckets = {
+        "render (Jinja2)": ("jinja2",),
+        "inline CSS (css-inline)": ("css_inline", "CSSInliner"),
+        "database (SQLAlchemy + psycopg)": ("sqlalchemy", "psycopg"),
+        "HTTP (SDK, urllib, http.client, sockets)": (
+            "python_http_client",
+            "urllib",
+            "http/client",
+            "socket",
+            "ssl",
+        ),
+        "JSON encoding": ("json",),
+    }
+    totals = dict.fromkeys(buckets, 0.0)
+    total = sum(tt for (_, _, tt, _, _) in stats.stats.values())  # type: ignore[attr-defined]
+    for (filename, _line, function), (_cc, _nc, tt, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{filename}:{function}"
+        for name, markers in buckets.items():
+            if any(marker in where for marker in markers):
+                totals[name] += tt
+                break
+    print(
+        f"\n== Profile of {len(user_ids)} emails in-process: {cpu_ms:.2f} CPU ms/email (with profiler overhead)"
+    )
+    for name, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:45s} {100 * seconds / total:5.1f} %")
+    print(f"  {'everything else':45s} {100 * (total - sum(totals.values())) / total:5.1f} %")
+
+
+# ------------------------------------------------------------------------------------------------ fan-out
+
+
+def fan_out(users: int) -> None:
+    from app import enqueue
+    from app.email.dispatch import BATCH_SIZE, dispatch_weekly_summaries
+    from app.publishing import publish
+
+    client = redis_client()
+    client.flushdb()
+    t0 = time.perf_counter()
+    sent = dispatch_weekly_summaries(week=WEEK)
+    dispatch_s = time.perf_counter() - t0
+    assert client.llen("dramatiq:email") == sent, "every dispatched message is on the queue"
+    client.flushdb()
+    ids = list(range(1, sent + 1))
+    prepared = [enqueue.weekly_summary_job(u, WEEK) for u in ids]
+    t0 = time.perf_counter()
+    for start in range(0, len(prepared), BATCH_SIZE):
+        publish([(p.message, p.delay_ms) for p in prepared[start : start + BATCH_SIZE]])
+    publish_s = time.perf_counter() - t0
+    client.flushdb()
+    print(f"dispatch_weekly_summaries: {sent / dispatch_s:8.0f} messages/s ({dispatch_s:.2f} s for {sent})")
+    print(f"raw pipelined publish:     {sent / publish_s:8.0f} messages/s ({publish_s:.2f} s)")
+    print(f"ratio dispatch/raw: {publish_s / dispatch_s:.2f}  (target >= 0.5)")
+
+
+# ------------------------------------------------------------------------------------------------ set-up
+
+
+def add_users(count: int, *, prefix: str) -> list[int]:
+    from sqlalchemy import insert, select
+
+    from app.db.models import User
+    from app.db.session import session_scope
+
+    tag = uuid.uuid4().hex[:6]
+    rows = [
+        {"email": f"{prefix}{tag}{i}@example.com", "name": f"User {i}", "timezone": "UTC"}
+        for i in range(count)
+    ]
+    with session_scope() as session:
+        for start in range(0, count, 10_000):
+            session.execute(insert(User), rows[start : start + 10_000])
+    with session_scope() as session:
+        return list(
+            session.scalars(select(User.id).where(User.email.like(f"{prefix}{tag}%")).order_by(User.id))
+        )
+
+
+def sent_count() -> int:
+    from sqlalchemy import func, select
+
+    from app.db.models import EmailLog
+    from app.db.session import session_scope
+
+    with session_scope() as session:
+        return int(session.scalar(select(func.count()).where(EmailLog.status == "sent")) or 0)
+
+
+def redis_client():  # type: ignore[no-untyped-def]
+    import redis
+
+    return redis.Redis.from_url(REDIS_URL)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its descendants (Dramatiq forks its worker processes)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def wait(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(interval)
+
+
+@contextmanager
+def simulator_process() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.testing.sendgrid_server",
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+            "--keep",
+            "100",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def bench_schema() -> Iterator[str]:
+    import sqlalchemy
+
+    from app.db import migrate
+
+    schema = f"bench_email_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    url = f"{PG_BASE_URL}?options=-csearch_path%3D{schema}"
+    try:
+        migrate.upgrade(url)
+        yield url
+    finally:
+        from app.db.session import dispose_engines
+
+        dispose_engines()
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
