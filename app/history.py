@@ -9,13 +9,14 @@ is dropped with a warning rather than blocking the workers.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import queue
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -112,26 +113,42 @@ class HistoryWriter:
         try:
             engine = get_engine()
             with engine.begin() as connection:
-                for row in rows:
-                    connection.execute(_upsert(engine.dialect.name, row))
+                connection.execute(_upsert_statement(engine.dialect.name), rows)
         except SQLAlchemyError:
             logger.warning("job history batch dropped: database unavailable", extra={"rows": len(rows)})
             return 0
         return len(rows)
 
 
+_COLUMNS = tuple(JobEvent.__dataclass_fields__)
+
+
 def _coalesce(events: list[JobEvent]) -> list[dict[str, Any]]:
+    """One row per message, every column present (None: keep what the table has; see the statement)."""
     merged: dict[str, dict[str, Any]] = {}
     for event in events:
-        row = merged.setdefault(event.message_id, {})
+        row = merged.setdefault(event.message_id, dict.fromkeys(_COLUMNS))
         row.update({k: v for k, v in event.__dict__.items() if v is not None})
+    for row in merged.values():
+        row["args_text"] = row["args_text"] or ""
     return list(merged.values())
 
 
-def _upsert(dialect: str, row: dict[str, Any]) -> Any:
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """One upsert for a whole batch (executemany); a NULL (or empty args text) never overwrites a value.
+
+    Compiling one statement per row cost more CPU than Dramatiq spends on a message (docs/benchmarks.md).
+    """
     table: Table = JobRun.__table__  # type: ignore[assignment]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    full = {"args_text": "", **row}
-    statement = insert(table).values(**full)
-    updates = {k: statement.excluded[k] for k in row if k != "message_id"}
+    statement = insert(table)
+    updates: dict[str, Any] = {}
+    for name in _COLUMNS:
+        if name == "message_id":
+            continue
+        incoming = statement.excluded[name]
+        if name == "args_text":
+            incoming = func.nullif(incoming, "")
+        updates[name] = func.coalesce(incoming, table.c[name])
     return statement.on_conflict_do_update(index_elements=["message_id"], set_=updates)

@@ -1,4 +1,4 @@
-"""Sentry: one error event per dead letter, a breadcrumb per retried attempt.
+"""Sentry: one error event per dead letter; the attempts that were retried become its breadcrumbs.
 
 Dramatiq's Sentry integration reports every failed attempt as an error and copies arguments into events; this
 middleware reports only what needs a human (a dead letter), grouped by actor and exception type. Scrubbing of
@@ -7,23 +7,27 @@ secrets and addresses happens in :mod:`app.observability`'s ``before_send``.
 
 from __future__ import annotations
 
-import threading
+import datetime as dt
 from typing import Any
 
 import sentry_sdk
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
-from app.middleware.outcome import RETRYING, attempt, outcome
+from app.middleware.outcome import attempt
+
+#: Failed attempts remembered per message (the newest), in its options as ``failed_attempts``.
+MAX_REMEMBERED_FAILURES = 20
 
 
 class SentryReporting(Middleware):
-    """Stacked after the retry policy, so ``after_process_message`` runs before the retry decision (hooks run
-    in reverse): a failed attempt's breadcrumb is held until the message is acked (a retry was scheduled) and
-    dropped when it is nacked (dead: the one error event reports it)."""
+    """Failures travel with the message, not with a thread.
 
-    def __init__(self) -> None:
-        self._pending = threading.local()
+    A retry may run on another thread or process, and acks/nacks run on the consumer thread, so breadcrumbs kept
+    in Sentry's per-thread scope would miss the final event or leak into another message's. Instead each failed
+    attempt is appended to the message's options (before the retry policy re-enqueues it: ``after_*`` hooks run
+    in reverse stack order), and the dead letter's event is built from them in a fresh scope.
+    """
 
     def after_process_message(
         self,
@@ -33,24 +37,31 @@ class SentryReporting(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._pending.crumb = None
-        if exception is not None and outcome(message, exception) == RETRYING:
-            self._pending.crumb = (
-                message.message_id,
-                f"{message.actor_name} attempt {attempt(message)} failed: {type(exception).__qualname__}",
-            )
-
-    def after_ack(self, broker: Broker, message: MessageProxy) -> None:
-        pending: tuple[str, str] | None = getattr(self._pending, "crumb", None)
-        self._pending.crumb = None
-        if pending is not None and pending[0] == message.message_id:
-            sentry_sdk.add_breadcrumb(category="job.retry", level="warning", message=pending[1])
+        if exception is None:
+            return
+        failures = list(message.options.get("failed_attempts") or [])[-(MAX_REMEMBERED_FAILURES - 1) :]
+        failures.append(
+            {
+                "attempt": attempt(message),
+                "error": type(exception).__qualname__,
+                "at": dt.datetime.now(dt.UTC).isoformat(),
+            }
+        )
+        message.options["failed_attempts"] = failures
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        self._pending.crumb = None
         exception = getattr(message, "_exception", None)
         exc_type = type(exception).__qualname__ if exception else "Unknown"
+        retried = list(message.options.get("failed_attempts") or [])[:-1]  # the last one is the dead attempt
         with sentry_sdk.new_scope() as scope:
+            scope.clear_breadcrumbs()
+            for failure in retried:
+                scope.add_breadcrumb(
+                    category="job.retry",
+                    level="warning",
+                    message=f"{message.actor_name} attempt {failure['attempt']} failed: {failure['error']}",
+                    timestamp=dt.datetime.fromisoformat(failure["at"]),
+                )
             scope.set_tag("queue", message.queue_name.removesuffix(".DQ"))
             scope.set_tag("actor", message.actor_name)
             scope.set_tag("message_id", message.message_id)
