@@ -147,7 +147,7 @@ def _upsert_statement(dialect: str) -> Any:
     for name in _COLUMNS:
         if name == "message_id":
             continue
-        incoming = statement.excluded[name]
+        incoming: Any = statement.excluded[name]
         if name == "args_text":
             incoming = func.nullif(incoming, "")
         updates[name] = func.coalesce(incoming, table.c[name])
