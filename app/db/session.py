@@ -35,7 +35,9 @@ def _create(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    # No pre-ping: it costs a round trip per checkout on every job. A connection that died meanwhile fails one
+    # statement (the job is retried; SQLAlchemy then drops the whole pool), and recycling bounds their age.
+    return create_engine(url, pool_pre_ping=False, pool_recycle=300, pool_size=10, max_overflow=10)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
