@@ -71,6 +71,9 @@ class WorkerLifecycle(Middleware):
             get_redis().delete(*(heartbeat_key(q, socket.gethostname(), os.getpid()) for q in self._queues))
         except redis.RedisError:
             logger.warning("could not requeue unfinished messages at shutdown; the sweep will")
+        from app.observability import flush_logs
+
+        flush_logs()
 
     def _run(self, broker: RedisBroker) -> None:
         last_sweep = 0.0
