@@ -88,7 +88,9 @@ def _short_path(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-def record_from_message(message: Message[Any], exception: BaseException | None, reason: str) -> DeadLetterRecord:
+def record_from_message(
+    message: Message[Any], exception: BaseException | None, reason: str
+) -> DeadLetterRecord:
     """Describe a decoded message that will not be retried."""
     options = {k: v for k, v in message.options.items() if k not in ("redis_message_id", "eta")}
     if exception is not None:

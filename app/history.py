@@ -113,7 +113,10 @@ class HistoryWriter:
         try:
             engine = get_engine()
             with engine.begin() as connection:
-                connection.execute(_upsert_statement(engine.dialect.name), rows)
+                if engine.dialect.name == "postgresql":
+                    _copy_upsert(connection.connection.driver_connection, rows)
+                else:
+                    connection.execute(_upsert_statement(engine.dialect.name), rows)
         except SQLAlchemyError:
             logger.warning("job history batch dropped: database unavailable", extra={"rows": len(rows)})
             return 0
@@ -134,12 +137,39 @@ def _coalesce(events: list[JobEvent]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+#: PostgreSQL: rows are COPied into a per-connection temporary table, then merged in one statement. A
+#: parameterised upsert per row (SQLAlchemy or psycopg executemany) cost 45-55 µs of worker CPU per message;
+#: COPY costs about 9 (docs/benchmarks.md), and the worker threads compete with this thread for the GIL.
+_PG_BATCH_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS job_runs_batch (LIKE job_runs INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_COPY = f"COPY job_runs_batch ({', '.join(_COLUMNS)}) FROM STDIN"
+_PG_MERGE = (
+    f"INSERT INTO job_runs ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} FROM job_runs_batch "
+    "ON CONFLICT (message_id) DO UPDATE SET "
+    + ", ".join(
+        f"{name} = COALESCE({'NULLIF(EXCLUDED.args_text, $$$$)' if name == 'args_text' else f'EXCLUDED.{name}'}, "
+        f"job_runs.{name})"
+        for name in _COLUMNS
+        if name != "message_id"
+    )
+)
+
+
+def _copy_upsert(raw_connection: Any, rows: list[dict[str, Any]]) -> None:
+    with raw_connection.cursor() as cursor:
+        # Best-effort history need not wait for its WAL flush (dead letters and claims still do).
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(_PG_BATCH_TABLE)
+        with cursor.copy(_PG_COPY) as copy:
+            for row in rows:
+                copy.write_row([row[name] for name in _COLUMNS])
+        cursor.execute(_PG_MERGE)
+
+
 @functools.cache
 def _upsert_statement(dialect: str) -> Any:
-    """One upsert for a whole batch (executemany); a NULL (or empty args text) never overwrites a value.
-
-    Compiling one statement per row cost more CPU than Dramatiq spends on a message (docs/benchmarks.md).
-    """
+    """One upsert for a whole batch (executemany, SQLite); a NULL (or empty args text) never overwrites a value."""
     table: Table = JobRun.__table__  # type: ignore[assignment]
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)

@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Any
 
+import orjson
 import structlog
 
 from app.settings import Settings
@@ -195,6 +196,11 @@ def _after_fork() -> None:
         _writer.after_fork()
 
 
+def _json_line(event: Any, **_: Any) -> str:
+    """orjson instead of json: rendering was the writer thread's largest cost (it shares the GIL with jobs)."""
+    return orjson.dumps(event, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def setup_logging(settings: Settings) -> None:
     """structlog for our lines, stdlib (Dramatiq, SQLAlchemy) bridged into the same renderer.
 
@@ -209,7 +215,7 @@ def setup_logging(settings: Settings) -> None:
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False)
         if settings.log_format == "console"
-        else structlog.processors.JSONRenderer()
+        else structlog.processors.JSONRenderer(serializer=_json_line)
     )
     structlog.configure(
         processors=[
@@ -241,6 +247,8 @@ def setup_logging(settings: Settings) -> None:
         os.register_at_fork(after_in_child=_after_fork)
     _writer = _LogWriter(stream)
     _writer.start()
+    # No caller lookup (a stack walk per record): the renderer prints no file, line or function.
+    logging._srcfile = None  # type: ignore[attr-defined]
     root = logging.getLogger()
     root.handlers[:] = [_writer.handler]
     root.setLevel(settings.log_level)

@@ -56,7 +56,9 @@ def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None)
     return _pipelined(broker, outgoing)
 
 
-def _pipelined(broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]) -> list[Message[Any]]:
+def _pipelined(
+    broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]
+) -> list[Message[Any]]:
     dispatch = broker.scripts["dispatch"]
     keys = [broker.namespace]
     max_unpack = broker._max_unpack_size()

@@ -180,6 +180,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="Alternating runs of each side; best is kept.")
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--log-level", default="INFO", help="LOG_LEVEL of the platform worker.")
     parser.add_argument(
         "--without", default="", help="Comma-separated platform middleware to drop (ablation)."
     )
@@ -196,7 +197,7 @@ def main() -> None:
         "REDIS_URL": REDIS_URL,
         "DATABASE_URL": database_url,
         "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
+        "LOG_LEVEL": args.log_level,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "BENCH_WITHOUT": args.without,
     }

@@ -159,9 +159,7 @@ def requeue_dead_letters(body: DeadLetterSelection, principal: Writer, session: 
         pairs = dead_letters.requeue(session, _selection_filter(body), who=principal.user)
     except PermanentError as err:
         raise HTTPException(status.HTTP_409_CONFLICT, str(err)) from err
-    return RequeuedOut(
-        requeued=len(pairs), messages=[{"id": i, "new_message_id": m} for i, m in pairs]
-    )
+    return RequeuedOut(requeued=len(pairs), messages=[{"id": i, "new_message_id": m} for i, m in pairs])
 
 
 @router.post("/dead-letters/discard", response_model=DiscardedOut)

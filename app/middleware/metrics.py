@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
 from app import metrics
-from app.middleware.outcome import RETRYING, SKIPPED, outcome
+from app.middleware.outcome import DEAD, RETRYING, SKIPPED, SUCCEEDED, outcome
+
+
+@dataclass(frozen=True)
+class _ActorMetrics:
+    """One actor's labelled children, looked up once (``labels()`` takes a lock and hashes on every call)."""
+
+    active: Any
+    duration: Any
+    retries: Any
+    dead: Any
+    processed: dict[str, Any]
 
 
 class Metrics(Middleware):
@@ -18,10 +30,25 @@ class Metrics(Middleware):
 
     def __init__(self) -> None:
         self._local = threading.local()
+        self._children: dict[tuple[str, str], _ActorMetrics] = {}
+
+    def _for(self, message: MessageProxy) -> _ActorMetrics:
+        key = (message.queue_name.removesuffix(".DQ"), message.actor_name)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = _ActorMetrics(
+                active=metrics.ACTIVE_JOBS.labels(*key),
+                duration=metrics.JOB_DURATION.labels(*key),
+                retries=metrics.JOB_RETRIES.labels(*key),
+                dead=metrics.DEAD_LETTERS.labels(*key),
+                processed={
+                    s: metrics.JOBS_PROCESSED.labels(*key, s) for s in (SUCCEEDED, RETRYING, DEAD, SKIPPED)
+                },
+            )
+        return children
 
     def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
-        labels = _labels(message)
-        metrics.ACTIVE_JOBS.labels(*labels).inc()
+        self._for(message).active.inc()
         self._local.started = time.perf_counter()
 
     def after_process_message(
@@ -32,22 +59,18 @@ class Metrics(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        labels = _labels(message)
+        children = self._for(message)
         status = outcome(message, exception)
-        metrics.ACTIVE_JOBS.labels(*labels).dec()
-        metrics.JOB_DURATION.labels(*labels).observe(time.perf_counter() - self._local.started)
-        metrics.JOBS_PROCESSED.labels(*labels, status).inc()
+        children.active.dec()
+        children.duration.observe(time.perf_counter() - self._local.started)
+        children.processed[status].inc()
         if status == RETRYING:
-            metrics.JOB_RETRIES.labels(*labels).inc()
+            children.retries.inc()
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
-        labels = _labels(message)
-        metrics.ACTIVE_JOBS.labels(*labels).dec()
-        metrics.JOBS_PROCESSED.labels(*labels, SKIPPED).inc()
+        children = self._for(message)
+        children.active.dec()
+        children.processed[SKIPPED].inc()
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        metrics.DEAD_LETTERS.labels(*_labels(message)).inc()
-
-
-def _labels(message: MessageProxy) -> tuple[str, str]:
-    return message.queue_name.removesuffix(".DQ"), message.actor_name
+        self._for(message).dead.inc()

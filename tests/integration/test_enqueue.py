@@ -101,7 +101,7 @@ def test_a_finished_idempotency_key_is_not_run_again(
     wait_for(lambda: redis_client.llen("dramatiq:test") == 0, what="duplicates consumed")
 
     def skipped_twice() -> bool:
-        return worker.output().count('"outcome": "skipped"') >= 2
+        return sum(1 for r in worker.log_records() if r.get("outcome") == "skipped") >= 2
 
     wait_for(skipped_twice, what="two skipped duplicates")
     assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1

@@ -95,8 +95,15 @@ def test_openapi_document(auth_client: TestClient) -> None:
 
     assert spec.status_code == 200
     paths = spec.json()["paths"]
-    for path in ("/admin/api/queues", "/admin/api/dead-letters", "/admin/api/dead-letters/{dead_letter_id}",
-                 "/admin/api/dead-letters/requeue", "/admin/api/jobs", "/admin/api/workers", "/health/ready"):
+    for path in (
+        "/admin/api/queues",
+        "/admin/api/dead-letters",
+        "/admin/api/dead-letters/{dead_letter_id}",
+        "/admin/api/dead-letters/requeue",
+        "/admin/api/jobs",
+        "/admin/api/workers",
+        "/health/ready",
+    ):
         assert path in paths
     assert "/admin/queues" not in paths  # pages are not API
 

@@ -34,7 +34,9 @@ def _queued_message_ids(client: Any, queue: str) -> list[str]:
 
 def _audit() -> list[tuple[str, str, str]]:
     with session_scope() as session:
-        return [(e.who, e.action, e.target) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        return [
+            (e.who, e.action, e.target) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+        ]
 
 
 def test_listing_groups_by_fingerprint(auth_client: TestClient) -> None:
