@@ -34,9 +34,7 @@ def dispatch_daily_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -
     hour = at.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
     with session_scope() as session:
         names = session.scalars(select(User.timezone).where(*_reachable()).distinct()).all()
-    due = {
-        name: local.date() for name in names if (local := hour.astimezone(zone(name))).hour == REMINDER_HOUR
-    }
+    due = due_zones(names, hour)
     if not due:
         logger.info("no reminders due", extra={"at": hour.isoformat()})
         return 0
