@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -84,7 +86,7 @@ def claim(
         values = _row_values(request, status=CLAIMED, lease_expires_at=now + lease, now=now)
         if _insert_if_absent(connection, values):
             return ClaimResult.CLAIMED
-        if _take_over(connection, request, now=now, values={**values, "attempts": EmailLog.attempts + 1}):
+        if _take_over(connection, request, now=now, values={**values, "attempts": True}):
             logger.info(
                 "email claim taken over", extra={"idempotency_key": request.key, "kind": request.kind}
             )
@@ -108,19 +110,15 @@ def record_skip(request: ClaimRequest, reason: str, *, session: Session | None =
 
 def mark_sent(key: str, provider_message_id: str | None, *, session: Session | None = None) -> None:
     """The email left: nothing will send it again. Runs in ``session`` when given (to commit with it)."""
-    statement = (
-        update(EmailLog)
-        .where(EmailLog.idempotency_key == key)
-        .values(
-            status=SENT,
-            provider_message_id=(provider_message_id or None) and provider_message_id[:128],
-            sent_at=utcnow(),
-            lease_expires_at=None,
-            skip_reason=None,
-        )
-    )
     with _connection(session) as connection:
-        connection.execute(statement)
+        connection.execute(
+            _MARK_SENT,
+            {
+                "b_key": key,
+                "b_provider_id": (provider_message_id or None) and provider_message_id[:128],
+                "b_now": utcnow(),
+            },
+        )
 
 
 def release(key: str, *, failed_reason: str | None = None) -> None:
@@ -130,9 +128,7 @@ def release(key: str, *, failed_reason: str | None = None) -> None:
         values.update(status=FAILED, skip_reason=failed_reason[:REASON_WIDTH])
     with _connection(None) as connection:
         connection.execute(
-            update(EmailLog)
-            .where(EmailLog.idempotency_key == key, EmailLog.status == CLAIMED)
-            .values(**values)
+            update(_TABLE).where(_TABLE.c.idempotency_key == key, _TABLE.c.status == CLAIMED).values(**values)
         )
 
 
@@ -151,35 +147,66 @@ def _row_values(
     }
 
 
-def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:
-    dialect = connection.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(EmailLog)
-        .values(attempts=1, **values)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(EmailLog.idempotency_key)
+# Statements are built once, on the Table (not the ORM class), and executed with parameters: building an
+# ORM-enabled statement per call, with its cache key, cost more CPU than the database round trip itself.
+_TABLE: Table = EmailLog.__table__  # type: ignore[assignment]
+
+_MARK_SENT = (
+    update(_TABLE)
+    .where(_TABLE.c.idempotency_key == bindparam("b_key"))
+    .values(
+        status=SENT,
+        provider_message_id=bindparam("b_provider_id"),
+        sent_at=bindparam("b_now"),
+        lease_expires_at=None,
+        skip_reason=None,
     )
+)
+
+
+@functools.cache
+def _insert_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # RETURNING rather than rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
-    return connection.execute(statement).first() is not None
+    return (
+        insert(_TABLE)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_TABLE.c.idempotency_key)
+    )
+
+
+@functools.cache
+def _take_over_statement(columns: frozenset[str], count_attempt: bool) -> Any:
+    """Take a row that is failed or whose claim has lapsed: one conditional UPDATE, atomic on both backends."""
+    takeable = or_(
+        _TABLE.c.status == FAILED,
+        and_(
+            _TABLE.c.status == CLAIMED,
+            or_(_TABLE.c.lease_expires_at.is_(None), _TABLE.c.lease_expires_at <= bindparam("b_now")),
+        ),
+    )
+    changes: dict[str, Any] = {name: bindparam(f"v_{name}") for name in sorted(columns)}
+    if count_attempt:
+        changes["attempts"] = _TABLE.c.attempts + 1
+    return (
+        update(_TABLE)
+        .where(_TABLE.c.idempotency_key == bindparam("b_key"), takeable)
+        .values(**changes)
+        .returning(_TABLE.c.idempotency_key)
+    )
+
+
+def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:
+    statement = _insert_statement(connection.dialect.name)
+    return connection.execute(statement, {"attempts": 1, **values}).first() is not None
 
 
 def _take_over(
     connection: Connection, request: ClaimRequest, *, now: dt.datetime, values: dict[str, object]
 ) -> bool:
-    """Atomically take a row that is failed or whose claim has lapsed (one conditional UPDATE)."""
-    takeable = or_(
-        EmailLog.status == FAILED,
-        and_(
-            EmailLog.status == CLAIMED,
-            or_(EmailLog.lease_expires_at.is_(None), EmailLog.lease_expires_at <= now),
-        ),
+    changes = {k: v for k, v in values.items() if k not in ("idempotency_key", "attempts")}
+    statement = _take_over_statement(frozenset(changes), "attempts" in values)
+    parameters = {f"v_{k}": v for k, v in changes.items()}
+    return (
+        connection.execute(statement, {**parameters, "b_key": request.key, "b_now": now}).first() is not None
     )
-    changes = {k: v for k, v in values.items() if k != "idempotency_key"}
-    statement = (
-        update(EmailLog)
-        .where(EmailLog.idempotency_key == request.key, takeable)
-        .values(**changes)
-        .returning(EmailLog.idempotency_key)
-    )
-    return connection.execute(statement).first() is not None

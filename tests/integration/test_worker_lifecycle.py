@@ -211,21 +211,27 @@ def test_job_history_is_recorded(worker: WorkerProcess, redis_client: redis.Redi
     assert row.started_at is not None and row.finished_at is not None and row.finished_at >= row.started_at
 
 
+def start_slow_job(
+    env: dict[str, str], client: redis.Redis, tmp_path: Path, *, seconds: float, shutdown_timeout_ms: int
+) -> tuple[WorkerProcess, str, Message]:
+    """A one-thread worker already running a ``slow`` job of ``seconds``."""
+    process = WorkerProcess(
+        env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "w.log", threads=1,
+        shutdown_timeout_ms=shutdown_timeout_ms,
+    )  # fmt: skip
+    process.wait_ready(client)
+    tag = uuid.uuid4().hex
+    message = send("slow", tag=tag, seconds=seconds)
+    wait_for(lambda: client.get(f"test:started:{tag}"), what="job started")
+    return process, tag, message
+
+
 def test_sigterm_during_a_long_job_finishes_it(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    process = WorkerProcess(
-        platform_env,
-        ["tests.support.actors"],
-        [TEST_QUEUE],
-        log_path=tmp_path / "w.log",
-        threads=1,
-        shutdown_timeout_ms=10_000,
+    process, tag, _ = start_slow_job(
+        platform_env, redis_client, tmp_path, seconds=2, shutdown_timeout_ms=10_000
     )
-    process.wait_ready(redis_client)
-    tag = uuid.uuid4().hex
-    send("slow", tag=tag, seconds=2)
-    wait_for(lambda: redis_client.get(f"test:started:{tag}"), what="job started")
     # When the worker is told to stop mid-job, within its shutdown timeout
     process.signal(signal.SIGTERM)
     code = process.stop()
@@ -238,18 +244,9 @@ def test_sigterm_during_a_long_job_finishes_it(
 def test_sigterm_past_the_shutdown_timeout_requeues_the_job(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    process = WorkerProcess(
-        platform_env,
-        ["tests.support.actors"],
-        [TEST_QUEUE],
-        log_path=tmp_path / "w.log",
-        threads=1,
-        shutdown_timeout_ms=1_000,
+    process, tag, message = start_slow_job(
+        platform_env, redis_client, tmp_path, seconds=30, shutdown_timeout_ms=1_000
     )
-    process.wait_ready(redis_client)
-    tag = uuid.uuid4().hex
-    message = send("slow", tag=tag, seconds=30)
-    wait_for(lambda: redis_client.get(f"test:started:{tag}"), what="job started")
     started = time.monotonic()
     process.signal(signal.SIGTERM)
     process.stop()
