@@ -15,7 +15,7 @@ import queue
 import re
 import sys
 import threading
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -112,6 +112,8 @@ def setup_sentry(settings: Settings) -> bool:
     return True
 
 
+#: Seconds between two writes of the log writer thread.
+LOG_FLUSH_INTERVAL_S = 0.1
 #: Where a record keeps the structlog context of the thread that logged it (read on the writer thread).
 _CONTEXT_ATTRIBUTE = "_structlog_context"
 
@@ -139,42 +141,76 @@ def _merge_record_context(_logger: Any, _method: str, event_dict: Any) -> Any:
 
 
 class _LogWriter:
-    """The queue, its handler and the writer thread; restarted in forked children, flushed at exit."""
+    """Renders and writes queued records every :data:`LOG_FLUSH_INTERVAL_S`, in one write per batch.
 
-    def __init__(self, target: logging.Handler) -> None:
-        self.target = target
+    A writer woken per record (``QueueListener``) took the GIL from the job threads hundreds of times a second.
+    Restarted in forked children, drained at exit and at worker shutdown.
+    """
+
+    def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
+        self.stream = stream
+        self.formatter = formatter
         self.queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
         self.handler = _ContextQueueHandler(self.queue)
-        self.listener: logging.handlers.QueueListener | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._drain_lock = threading.Lock()
 
     def start(self) -> None:
         with self._lock:
-            if self.listener is None:
-                self.listener = logging.handlers.QueueListener(self.queue, self.target)
-                self.listener.start()
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping.clear()
+                self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
+                self._thread.start()
 
-    def flush(self) -> None:
-        """Write everything queued so far (stops and restarts the writer thread)."""
-        with self._lock:
-            if self.listener is not None:
-                self.listener.stop()
-                self.listener = None
-        self.target.flush()
-        self.start()
+    def _run(self) -> None:
+        while not self._stopping.wait(LOG_FLUSH_INTERVAL_S):
+            self.drain()
+
+    def drain(self) -> None:
+        """Write every record queued so far (one write and one flush)."""
+        with self._drain_lock:
+            lines: list[str] = []
+            while True:
+                try:
+                    record = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                try:
+                    lines.append(self.formatter.format(record))
+                except Exception as err:  # a broken record must not stop the logging of the others
+                    lines.append(f"unformattable log record from {record.name}: {type(err).__name__}: {err}")
+            if lines:
+                self._write("\n".join(lines) + "\n")
+
+    def _write(self, text: str) -> None:
+        # Dramatiq's worker processes log into a pipe to their parent (their sys.stderr) and close it when they
+        # stop; what is logged after that goes to the process's original stderr instead of raising at exit.
+        for stream in (self.stream, sys.__stderr__):
+            if stream is None or getattr(stream, "closed", False):
+                continue
+            try:
+                stream.write(text)
+                stream.flush()
+                return
+            except (OSError, ValueError):
+                continue
 
     def stop(self) -> None:
         with self._lock:
-            if self.listener is not None:
-                self.listener.stop()
-                self.listener = None
-        self.target.flush()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stopping.set()
+            thread.join(5)
+        self.drain()
 
     def after_fork(self) -> None:
-        # The parent's writer thread does not exist here; its queue may hold the parent's lock state.
+        # The parent's writer thread does not exist here, and its queue and locks may be in any state.
         self.queue = queue.SimpleQueue()
         self.handler.queue = self.queue
-        self.listener = None
+        self._lock, self._drain_lock = threading.Lock(), threading.Lock()
+        self._thread = None
         self.start()
 
 
@@ -184,7 +220,7 @@ _writer: _LogWriter | None = None
 def flush_logs() -> None:
     """Make sure every line logged so far is written (worker shutdown; before a process exits)."""
     if _writer is not None:
-        _writer.flush()
+        _writer.drain()
 
 
 def _stop_writer() -> None:
@@ -268,8 +304,6 @@ def setup_logging(settings: Settings) -> None:
         if settings.log_format == "console"
         else _JsonFormatter()
     )
-    stream = logging.StreamHandler(sys.stderr)
-    stream.setFormatter(formatter)
     if _writer is not None:
         _writer.stop()
     else:
@@ -277,7 +311,7 @@ def setup_logging(settings: Settings) -> None:
         # Dramatiq's worker processes end through multiprocessing, which skips atexit but runs its finalizers.
         multiprocessing.util.Finalize(None, _stop_writer, exitpriority=0)
         os.register_at_fork(after_in_child=_after_fork)
-    _writer = _LogWriter(stream)
+    _writer = _LogWriter(sys.stderr, formatter)
     _writer.start()
     # No caller lookup (a stack walk per record): the renderer prints no file, line or function.
     logging._srcfile = None  # type: ignore[attr-defined]

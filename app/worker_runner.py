@@ -132,7 +132,9 @@ def run(group: WorkerGroup, *, multiproc_dir: Path | None = None) -> int:
     directory = prepare_multiproc_dir(group.queue, multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     server = serve_metrics(group.queue, group.http_port) if group.http_port else None
-    child = subprocess.Popen(group.command())
+    # A session of its own: a signal sent to this process's group (Ctrl-C in a terminal, a supervisor) reaches
+    # only this process, which forwards it once. Dramatiq's worker processes treat a second SIGTERM as "kill now".
+    child = subprocess.Popen(group.command(), start_new_session=True)
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
