@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from app import dead_letters
 from app.admin import queries
 from app.admin.auth import CSRF_HEADER, csrf_token
-from app.admin.deps import DbSession, Viewer, Writer
+from app.admin.deps import DbSession, JobSearch, Viewer, Writer
 from app.admin.schemas import (
     CsrfOut,
     DeadLetterDetailOut,
@@ -93,22 +93,8 @@ def get_workers(_: Viewer) -> list[WorkerOut]:
 
 
 @router.get("/jobs", response_model=list[JobRunOut])
-def get_jobs(
-    _: Viewer,
-    session: DbSession,
-    message_id: str | None = None,
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str | None = None,
-    correlation_id: str | None = None,
-    q: Annotated[str | None, Query(description="substring of the arguments (JSON text)")] = None,
-    limit: Limit = 50,
-) -> list[JobRunOut]:
+def get_jobs(_: Viewer, session: DbSession, query: JobSearch) -> list[JobRunOut]:
     """Search the job history, newest first."""
-    query = queries.JobQuery(
-        message_id=message_id, queue=queue, actor=actor, status=status, correlation_id=correlation_id,
-        text=q, limit=limit,
-    )  # fmt: skip
     return [JobRunOut.model_validate(run) for run in queries.search_jobs(session, query)]
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from app.admin import queries
 from app.admin.auth import Principal, principal_of, require_write
 from app.db.session import session_scope
 
@@ -30,3 +31,22 @@ def get_session() -> Iterator[Session]:
 Viewer = Annotated[Principal, Depends(get_principal)]
 Writer = Annotated[Principal, Depends(get_writer)]
 DbSession = Annotated[Session, Depends(get_session)]
+
+
+def job_query(
+    message_id: str | None = None,
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str | None = None,
+    correlation_id: str | None = None,
+    q: Annotated[str | None, Query(description="substring of the arguments (JSON text)")] = None,
+    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
+) -> queries.JobQuery:
+    """The job search of the page and of the API alike; empty form fields mean "any"."""
+    return queries.JobQuery(
+        message_id=message_id or None, queue=queue or None, actor=actor or None, status=status or None,
+        correlation_id=correlation_id or None, text=q or None, limit=limit,
+    )  # fmt: skip
+
+
+JobSearch = Annotated[queries.JobQuery, Depends(job_query)]

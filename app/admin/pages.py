@@ -16,7 +16,7 @@ from app import dead_letters
 from app.admin import queries
 from app.admin.api import dead_letter_filter, worker_out
 from app.admin.auth import Principal, auth_enabled, check_password, csrf_token, log_in, log_out
-from app.admin.deps import DbSession, Viewer
+from app.admin.deps import DbSession, JobSearch, Viewer
 from app.constants import QUEUES
 from app.db.models import DeadLetter
 from app.redis_client import get_redis
@@ -182,22 +182,7 @@ def dead_letter_page(
 
 
 @router.get("/admin/jobs", response_class=HTMLResponse)
-def jobs_page(
-    request: Request,
-    principal: Viewer,
-    session: DbSession,
-    message_id: str | None = None,
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str | None = None,
-    correlation_id: str | None = None,
-    q: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
-) -> HTMLResponse:
-    query = queries.JobQuery(
-        message_id=message_id or None, queue=queue or None, actor=actor or None, status=status or None,
-        correlation_id=correlation_id or None, text=q or None, limit=limit,
-    )  # fmt: skip
+def jobs_page(request: Request, principal: Viewer, session: DbSession, query: JobSearch) -> HTMLResponse:
     return render(request, principal, "jobs.html", jobs=queries.search_jobs(session, query), query=query)
 
 
