@@ -81,10 +81,10 @@ def prepare_multiproc_dir(queue: str, configured: Path | None) -> Path:
 
 def health_ok(queue: str) -> bool:
     """A live worker of ``queue`` on this host has refreshed its heartbeat key within its TTL."""
-    from app.middleware.worker_lifecycle import heartbeat_pattern
+    from app.middleware.worker_lifecycle import live_heartbeat_keys
     from app.redis_client import get_redis
 
-    return any(True for _ in get_redis().scan_iter(match=heartbeat_pattern(queue, socket.gethostname())))
+    return bool(live_heartbeat_keys(get_redis(), queue, socket.gethostname()))
 
 
 def metrics_app(queue: str) -> Callable[..., Iterable[bytes]]:

@@ -21,15 +21,13 @@ from app.db.models import DeadLetter, JobRun
 from app.db.session import get_engine
 from app.db.types import utcnow
 from app.dead_letters import DeadLetterFilter
+from app.middleware.worker_lifecycle import live_heartbeat_keys
 from app.queue_stats import queue_stats
-from app.redis_client import platform_key
 
 logger = logging.getLogger(__name__)
 
 #: Window of the throughput column of the queue overview.
 THROUGHPUT_WINDOW = dt.timedelta(hours=1)
-#: SCAN batch size when listing worker heartbeat keys.
-HEARTBEAT_SCAN_COUNT = 1000
 #: Upper bound on rows any list query returns, whatever the caller asks for.
 MAX_LIMIT = 500
 
@@ -70,9 +68,10 @@ class WorkerInfo:
 def list_workers(client: redis.Redis[bytes]) -> list[WorkerInfo]:
     """Live workers (heartbeat keys expire after their TTL), sorted by host and pid.
 
-    SCAN walks the keyspace once whatever the queue lengths; values and TTLs come back in one pipeline.
+    The worker registry names the live heartbeat keys (no keyspace SCAN); values and TTLs come back in one
+    pipeline.
     """
-    keys = sorted(client.scan_iter(match=platform_key("heartbeat", "*"), count=HEARTBEAT_SCAN_COUNT))
+    keys = sorted(live_heartbeat_keys(client))
     if not keys:
         return []
     pipe = client.pipeline(transaction=False)

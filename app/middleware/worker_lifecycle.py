@@ -32,8 +32,22 @@ def heartbeat_key(queue: str, host: str, pid: int) -> str:
     return platform_key("heartbeat", queue, host, str(pid))
 
 
-def heartbeat_pattern(queue: str, host: str | None = None) -> str:
-    return platform_key("heartbeat", queue, host or "*", "*")
+#: Sorted set of heartbeat key names scored by when they expire: finding live workers costs O(live workers),
+#: not a SCAN of a keyspace that also holds millions of idempotency marks.
+WORKERS_KEY = platform_key("workers")
+
+
+def live_heartbeat_keys(
+    client: redis.Redis[bytes], queue: str | None = None, host: str | None = None
+) -> list[str]:
+    """Heartbeat keys (``jobs:heartbeat:<queue>:<host>:<pid>``) not yet expired, optionally of a queue and host."""
+    live = [m.decode() for m in client.zrangebyscore(WORKERS_KEY, time.time(), "+inf")]
+
+    def wanted(key: str) -> bool:
+        key_queue, key_host = key.split(":")[2:4]
+        return (queue is None or key_queue == queue) and (host is None or key_host == host)
+
+    return [key for key in live if wanted(key)]
 
 
 class WorkerLifecycle(Middleware):
@@ -68,7 +82,10 @@ class WorkerLifecycle(Middleware):
             return
         try:
             self._requeue_unfinished(broker)
-            get_redis().delete(*(heartbeat_key(q, socket.gethostname(), os.getpid()) for q in self._queues))
+            keys = [heartbeat_key(q, socket.gethostname(), os.getpid()) for q in self._queues]
+            if keys:
+                get_redis().delete(*keys)
+                get_redis().zrem(WORKERS_KEY, *keys)
         except redis.RedisError:
             logger.warning("could not requeue unfinished messages at shutdown; the sweep will")
         from app.observability import flush_logs
@@ -99,8 +116,12 @@ class WorkerLifecycle(Middleware):
         )
         client = get_redis()
         pipe = client.pipeline(transaction=False)
+        expires = time.time() + WORKER_HEARTBEAT_TTL_S
         for queue in self._queues:
-            pipe.set(heartbeat_key(queue, host, pid), info, ex=WORKER_HEARTBEAT_TTL_S)
+            key = heartbeat_key(queue, host, pid)
+            pipe.set(key, info, ex=WORKER_HEARTBEAT_TTL_S)
+            pipe.zadd(WORKERS_KEY, {key: expires})
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", time.time())
         pipe.execute()
         broker.client.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: current_millis()})
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import enqueue
+from app.middleware.worker_lifecycle import WORKERS_KEY
 from tests.integration.admin.conftest import VIEWER, add_dead_letter, add_job_run
 
 pytestmark = pytest.mark.integration
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.integration
 
 def _heartbeat(redis_client: object, queue: str, host: str, pid: int) -> None:
     info = {"host": host, "pid": pid, "queues": [queue], "threads": 8, "started": time.time() - 120}
-    redis_client.set(f"jobs:heartbeat:{queue}:{host}:{pid}", json.dumps(info), ex=30)  # type: ignore[attr-defined]
+    key = f"jobs:heartbeat:{queue}:{host}:{pid}"
+    redis_client.set(key, json.dumps(info), ex=30)  # type: ignore[attr-defined]
+    redis_client.zadd(WORKERS_KEY, {key: time.time() + 30})  # type: ignore[attr-defined]
 
 
 def test_queue_overview_counts_every_state(auth_client: TestClient, redis_client: object) -> None:
