@@ -320,8 +320,3 @@ def setup_logging(settings: Settings) -> None:
     root.setLevel(settings.log_level)
     for noisy in ("urllib3", "httpx", "httpcore", "python_http_client"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
-
-
-def setup(settings: Settings) -> None:
-    setup_sentry(settings)
-    setup_logging(settings)
