@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from app import dead_letters
 from app.admin import queries
 from app.admin.auth import CSRF_HEADER, csrf_token
-from app.admin.deps import DbSession, JobSearch, Viewer, Writer
+from app.admin.deps import DbSession, DeadLetterSearch, JobSearch, Viewer, Writer
 from app.admin.schemas import (
     CsrfOut,
     DeadLetterDetailOut,
@@ -36,23 +36,6 @@ from app.redis_client import get_redis
 router = APIRouter(prefix="/admin/api", tags=["admin"])
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)]
-
-
-def dead_letter_filter(
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str = "dead",
-    fingerprint: str | None = None,
-    exception_type: str | None = None,
-) -> dead_letters.DeadLetterFilter:
-    """Query parameters to a filter; ``status=all`` (or empty) does not filter by status."""
-    return dead_letters.DeadLetterFilter(
-        queue=queue or None,
-        actor=actor or None,
-        fingerprint=fingerprint or None,
-        exception_type=exception_type or None,
-        status="" if status in ("", "all") else status,
-    )
 
 
 def worker_out(worker: queries.WorkerInfo) -> WorkerOut:
@@ -100,17 +83,9 @@ def get_jobs(_: Viewer, session: DbSession, query: JobSearch) -> list[JobRunOut]
 
 @router.get("/dead-letters", response_model=DeadLetterListOut)
 def get_dead_letters(
-    _: Viewer,
-    session: DbSession,
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str = "dead",
-    fingerprint: str | None = None,
-    exception_type: str | None = None,
-    limit: Limit = 100,
+    _: Viewer, session: DbSession, where: DeadLetterSearch, limit: Limit = 100
 ) -> DeadLetterListOut:
     """Dead letters matching the filter (newest first) and their groups by fingerprint."""
-    where = dead_letter_filter(queue, actor, status, fingerprint, exception_type)
     groups = queries.dead_letter_groups(session, where, limit=limit)
     items = dead_letters.list_dead_letters(session, where, limit=limit)
     return DeadLetterListOut(

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from app import dead_letters
 from app.admin import queries
 from app.admin.auth import Principal, principal_of, require_write
 from app.db.session import session_scope
@@ -50,3 +51,24 @@ def job_query(
 
 
 JobSearch = Annotated[queries.JobQuery, Depends(job_query)]
+
+
+def dead_letter_filter(
+    queue: str | None = None,
+    actor: str | None = None,
+    status: str = "dead",
+    fingerprint: str | None = None,
+    exception_type: str | None = None,
+) -> dead_letters.DeadLetterFilter:
+    """Query parameters to a filter; ``status=all`` (or empty) does not filter by status."""
+    return dead_letters.DeadLetterFilter(
+        queue=queue or None,
+        actor=actor or None,
+        fingerprint=fingerprint or None,
+        exception_type=exception_type or None,
+        status="" if status in ("", "all") else status,
+    )
+
+
+#: The dead-letter filter of the page and of the API alike.
+DeadLetterSearch = Annotated[dead_letters.DeadLetterFilter, Depends(dead_letter_filter)]

@@ -14,9 +14,9 @@ from fastapi.templating import Jinja2Templates
 
 from app import dead_letters
 from app.admin import queries
-from app.admin.api import dead_letter_filter, worker_out
+from app.admin.api import worker_out
 from app.admin.auth import Principal, auth_enabled, check_password, csrf_token, log_in, log_out
-from app.admin.deps import DbSession, JobSearch, Viewer
+from app.admin.deps import DbSession, DeadLetterSearch, JobSearch, Viewer
 from app.constants import QUEUES
 from app.db.models import DeadLetter
 from app.redis_client import get_redis
@@ -148,14 +148,9 @@ def dead_letters_page(
     request: Request,
     principal: Viewer,
     session: DbSession,
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str = "dead",
-    fingerprint: str | None = None,
-    exception_type: str | None = None,
+    where: DeadLetterSearch,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 100,
 ) -> HTMLResponse:
-    where = dead_letter_filter(queue, actor, status, fingerprint, exception_type)
     return render(
         request,
         principal,
@@ -163,10 +158,10 @@ def dead_letters_page(
         groups=queries.dead_letter_groups(session, where, limit=limit),
         items=dead_letters.list_dead_letters(session, where, limit=limit),
         filters={
-            "queue": queue or "",
-            "actor": actor or "",
-            "status": status,
-            "fingerprint": fingerprint or "",
+            "queue": where.queue or "",
+            "actor": where.actor or "",
+            "status": where.status or "all",
+            "fingerprint": where.fingerprint or "",
         },
     )
 
