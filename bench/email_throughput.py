@@ -36,6 +36,8 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 PG_BASE_URL = os.environ.get("JOBS_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 API_KEY = "SG.bench-key"
 THREADS = 8
+#: Emails sent untimed first, on each side.
+WARM_UP = 100
 WEEK = "2026-W48"
 
 
@@ -64,14 +66,24 @@ def main() -> None:
         reset_settings()
         redis_client().flushdb()
         user_ids = add_users(options.emails, prefix="send")
+        warm_up_ids = add_users(WARM_UP, prefix="warm")
         print(f"== Email sending ({options.emails} welcome emails, simulator on {api_host})")
-        bare_rate, bare_cpu = bare_send(user_ids)
-        print(f"bare SDK, {THREADS} threads:        {bare_rate:8.0f} emails/s   {bare_cpu:5.2f} CPU ms/email")
-        worker_rate, worker_cpu = worker_send(user_ids, env)
+        bare_rate, bare_cpu = bare_send(user_ids, stock_sdk_client)
+        print(f"bare script, stock SDK client:      {bare_rate:8.0f} emails/s   {bare_cpu:5.2f} CPU ms/email")
+        tuned_rate, tuned_cpu = bare_send(user_ids, platform_sdk_client)
         print(
-            f"worker 1 process x {THREADS} threads: {worker_rate:8.0f} emails/s   {worker_cpu:5.2f} CPU ms/email"
+            f"bare script, platform's SDK client: {tuned_rate:8.0f} emails/s   {tuned_cpu:5.2f} CPU ms/email"
         )
-        print(f"ratio worker/bare: {worker_rate / bare_rate:.2f}  (target >= 0.7)")
+        worker_rate, worker_cpu = worker_send(user_ids, warm_up_ids, env)
+        print(
+            f"worker, 1 process x {THREADS} threads:    {worker_rate:8.0f} emails/s   {worker_cpu:5.2f} CPU ms/email"
+        )
+        print(
+            f"ratio worker / bare script with the stock SDK client:      {worker_rate / bare_rate:.2f}  (target >= 0.7)"
+        )
+        print(
+            f"ratio worker / bare script with the platform's SDK client: {worker_rate / tuned_rate:.2f}  (platform overhead alone)"
+        )
         profile_send(add_users(options.profile, prefix="profile"))
         print(f"\n== Fan-out ({options.users} users)")
         add_users(options.users, prefix="fan")
@@ -81,24 +93,48 @@ def main() -> None:
 # ------------------------------------------------------------------------------------------------ sending
 
 
-def bare_send(user_ids: list[int]) -> tuple[float, float]:
-    """Render + SDK call from 8 threads: the ceiling the worker is compared with."""
+def stock_sdk_client():  # type: ignore[no-untyped-def]
+    """``SendGridAPIClient`` as its README shows it (plus the timeout the contract asks for)."""
     from sendgrid import SendGridAPIClient
 
+    from app.settings import get_settings
+
+    settings = get_settings()
+    client = SendGridAPIClient(api_key=API_KEY, host=settings.sendgrid_api_host)
+    client.client.timeout = settings.sendgrid_timeout_s
+    return client
+
+
+def platform_sdk_client():  # type: ignore[no-untyped-def]
+    """The same SDK as the worker's backend sets it up: kept-alive connections (app/email/backends/keepalive.py)."""
+    from app.email.backends.sendgrid import SendGridBackend
+    from app.settings import get_settings
+
+    settings = get_settings()
+    return SendGridBackend(
+        api_key=API_KEY,
+        host=settings.sendgrid_api_host,
+        timeout_s=settings.sendgrid_timeout_s,
+        sender=settings.email_from,
+    ).client
+
+
+def bare_send(user_ids: list[int], make_client: Callable[[], object]) -> tuple[float, float]:
+    """Render + SDK call from 8 threads, no queue, no database, no log: the ceiling the worker is compared with."""
     from app.email.backends.sendgrid import build_payload
     from app.email.delivery import compose
     from app.email.rendering import get_renderer
     from app.settings import get_settings
 
     settings = get_settings()
-    client = SendGridAPIClient(api_key=API_KEY, host=settings.sendgrid_api_host)
-    client.client.timeout = settings.sendgrid_timeout_s
+    client = make_client()
     renderer = get_renderer()
     jobs = [welcome_job_without_db(uid) for uid in user_ids]
 
     def send(job: object) -> None:
-        client.send(build_payload(compose(job, renderer), sender=settings.email_from))  # type: ignore[arg-type]
+        client.send(build_payload(compose(job, renderer), sender=settings.email_from))  # type: ignore[arg-type, attr-defined]
 
+    run_threads(jobs[:WARM_UP], send)
     return run_threads(jobs, send)
 
 
@@ -135,10 +171,15 @@ def run_threads(items: list[object], work: Callable[[object], None]) -> tuple[fl
     return len(items) / wall, cpu * 1000 / len(items)
 
 
-def worker_send(user_ids: list[int], env: dict[str, str]) -> tuple[float, float]:
-    """Enqueue every email at once, time until all are marked sent in email_log."""
+def worker_send(user_ids: list[int], warm_up_ids: list[int], env: dict[str, str]) -> tuple[float, float]:
+    """Enqueue every email at once, time until all are marked sent in email_log.
+
+    A few emails go first, untimed, so that neither side's clock includes first-use imports, connection pools
+    and template compilation (the bare script warms up the same way).
+    """
     from app import enqueue
 
+    (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / "bench-email-worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
         [
@@ -162,13 +203,20 @@ def worker_send(user_ids: list[int], env: dict[str, str]) -> tuple[float, float]
     )
     try:
         wait(lambda: bool(redis_client().keys("jobs:heartbeat:email:*")), 60, "worker heartbeat")
+        enqueue.many([enqueue.job("send_welcome_email", user_id=u) for u in warm_up_ids])
+        wait(lambda: sent_count() >= len(warm_up_ids), 120, "warm-up emails marked sent", interval=0.02)
         cpu0 = tree_cpu_seconds(worker.pid)
         wall0 = time.perf_counter()
         for start in range(0, len(user_ids), 1000):
             enqueue.many(
                 [enqueue.job("send_welcome_email", user_id=u) for u in user_ids[start : start + 1000]]
             )
-        wait(lambda: sent_count() >= len(user_ids), 600, "every email marked sent", interval=0.02)
+        wait(
+            lambda: sent_count() >= len(warm_up_ids) + len(user_ids),
+            600,
+            "every email marked sent",
+            interval=0.02,
+        )
         wall = time.perf_counter() - wall0
         cpu = tree_cpu_seconds(worker.pid) - cpu0
     finally:

@@ -76,9 +76,31 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
+@functools.cache
+def _autocommit_factory(url: str) -> sessionmaker[Session]:
+    return sessionmaker(engine_for(url).execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+@contextmanager
+def autocommit_scope() -> Iterator[Session]:
+    """A session whose every statement commits on its own, durably, with no BEGIN or COMMIT round trip.
+
+    For hot paths made of reads and single-statement writes that need no common transaction (an email's
+    recipient load, its claim and its mark): a transaction there only adds two round trips per use.
+    """
+    from app.settings import get_settings
+
+    session = _autocommit_factory(get_settings().database_url)()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests switch schemas; forked workers must not share sockets)."""
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
     _factory.cache_clear()
+    _autocommit_factory.cache_clear()

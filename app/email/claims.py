@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.db.models import EmailLog
-from app.db.session import session_scope
+from app.db.session import autocommit_scope
 from app.db.types import utcnow
 from app.errors import RetryableError
 
@@ -62,7 +62,8 @@ class ClaimRequest:
 
 @contextmanager
 def _connection(session: Session | None) -> Iterator[Connection]:
-    """The caller's transaction when given (it commits), else a transaction of our own committed at once.
+    """The caller's session when given (it commits), else an autocommit one: each statement here is a single
+    atomic write that needs no transaction around it.
 
     Statements run on the Connection (Core), not through the ORM session: these are plain single-row writes,
     and the ORM's bulk-update bookkeeping roughly doubles their CPU cost.
@@ -70,7 +71,7 @@ def _connection(session: Session | None) -> Iterator[Connection]:
     if session is not None:
         yield session.connection()
         return
-    with session_scope() as own:
+    with autocommit_scope() as own:
         yield own.connection()
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app import metrics
 from app.constants import EMAIL_QUEUE
-from app.db.session import session_scope
+from app.db.session import autocommit_scope, session_scope
 from app.email import claims, links
 from app.email.attachments import load_attachments
 from app.email.backends import EmailBackend, get_backend
@@ -74,12 +74,13 @@ def deliver_built(
     renderer: EmailRenderer | None = None,
     lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
-    """Build the job and claim (or skip) its key in one transaction, committed before anything is sent.
+    """Build the job and claim (or skip) its key on one connection; the claim is durable before anything is sent.
 
-    Sharing the builder's transaction saves a connection checkout and a commit per email, which is most of what
-    an email costs besides the HTTP call.
+    The builder's reads and the claim need no common transaction (each write is one atomic statement), so they
+    run in autocommit: a BEGIN and a COMMIT round trip per email were a good part of what an email cost besides
+    the HTTP call.
     """
-    with session_scope() as session:
+    with autocommit_scope() as session:
         job = build(session)
         decision = _claim_or_skip(job, session, lease)
     fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
@@ -104,9 +105,11 @@ def deliver_built(
             "email not sent", extra={**fields, "error_type": type(err).__qualname__, "error": str(err)}
         )
         raise
-    with session_scope() as session:
-        claims.mark_sent(job.key, provider_id, session=session)
-        if job.on_sent is not None:
+    if job.on_sent is None:
+        claims.mark_sent(job.key, provider_id)
+    else:
+        with session_scope() as session:
+            claims.mark_sent(job.key, provider_id, session=session)
             job.on_sent(session)
     _count(job.kind, Outcome.SENT.value)
     logger.info("email sent", extra={**fields, "backend": chosen.name, "provider_message_id": provider_id})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db.models import User
+from app.email.content.common import UserRecord
 
 NO_ADDRESS = "no_address"
 DEACTIVATED = "deactivated"
@@ -27,7 +28,7 @@ class Recipient:
     opt_outs: frozenset[str]
 
     @classmethod
-    def of(cls, user: User) -> Recipient:
+    def of(cls, user: User | UserRecord) -> Recipient:
         return cls(
             user_id=user.id,
             email=(user.email or "").strip() or None,

@@ -43,6 +43,9 @@ class EmailRenderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            # Templates ship with the code: checking every file's mtime on each render (three stats per email)
+            # buys nothing in a worker, which is restarted on deploy anyway.
+            auto_reload=False,
         )
         self.inliner = css_inline.CSSInliner(keep_style_tags=False, load_remote_stylesheets=False)
 

@@ -178,6 +178,8 @@ class _State:
     accepted_total: int = 0
     by_number: dict[int, Fault] = field(default_factory=dict)
     queue: list[_Script] = field(default_factory=list)
+    connections_opened: int = 0
+    connections_closed: int = 0
 
 
 class SendGridSimulator:
@@ -191,9 +193,12 @@ class SendGridSimulator:
         port: int = 0,
         verified_senders: frozenset[str] | None = None,
         keep: int = DEFAULT_KEEP,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.api_key = api_key
         self.verified_senders = verified_senders
+        #: Close a kept-alive connection idle this long, as real servers do (None: keep it until the client goes).
+        self.idle_timeout_s = idle_timeout_s
         self._state = _State(keep=keep)
         self._stopping = threading.Event()
         self._server = _Server((host, port), _Handler)
@@ -290,9 +295,29 @@ class SendGridSimulator:
                 "requests": len(self._state.requests),
                 "accepted": self._state.accepted_total,
                 "statuses": dict(statuses),
+                "connections_opened": self._state.connections_opened,
+                "connections_closed": self._state.connections_closed,
             }
 
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since the start or the last reset (HTTP/1.1 keep-alive reuses them)."""
+        with self._state.lock:
+            return self._state.connections_opened
+
+    @property
+    def connections_closed(self) -> int:
+        with self._state.lock:
+            return self._state.connections_closed
+
     # -- used by the handler
+
+    def _count_connection(self, *, opened: bool) -> None:
+        with self._state.lock:
+            if opened:
+                self._state.connections_opened += 1
+            else:
+                self._state.connections_closed += 1
 
     def _next_number(self) -> int:
         with self._state.lock:
@@ -353,6 +378,17 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        self.timeout = self.server.simulator.idle_timeout_s  # read by StreamRequestHandler.setup
+        super().setup()
+        self.server.simulator._count_connection(opened=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.simulator._count_connection(opened=False)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("simulator: " + format, *args)

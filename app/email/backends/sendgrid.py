@@ -3,6 +3,7 @@
 Failures are classified at this boundary (contracts/sendgrid.md): 400/401/403/413 and other 4xx are permanent
 and carry SendGrid's own error text; 429 waits until ``X-RateLimit-Reset``; 408, 5xx and network errors are
 retried. The SDK sets no timeout by default, so one is always set: a hung connection would hold a worker thread.
+Requests reuse one connection per thread (:mod:`app.email.backends.keepalive`) instead of one per email.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 
+from app.email.backends.keepalive import sdk_http_client
 from app.email.message import OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
 
@@ -41,7 +43,9 @@ class SendGridBackend:
 
     def __init__(self, *, api_key: str, host: str, timeout_s: float, sender: str) -> None:
         self.client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
-        self.client.client.timeout = timeout_s
+        self.client.client = sdk_http_client(
+            self.client.host, request_headers=self.client._default_headers, timeout_s=timeout_s
+        )
         self.sender = sender
 
     def send(self, outgoing: OutgoingEmail) -> str | None:

@@ -8,13 +8,14 @@ from collections.abc import Sequence
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Opportunity, Proposal, SavedOpportunity, User, proposal_collaborators
+from app.db.models import Opportunity, Proposal, SavedOpportunity, proposal_collaborators
+from app.email.content.common import UserRecord
 
 #: Most items of one list an email shows; the rest are a click away on the dashboard.
 MAX_LISTED = 20
 
 
-def _interest_filters(user: User) -> list[ColumnElement[bool]]:
+def _interest_filters(user: UserRecord) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
     naics = [str(code) for code in user.naics_codes or () if code]
     set_asides = [str(code) for code in user.set_asides or () if code]
@@ -31,7 +32,7 @@ def _interest_filters(user: User) -> list[ColumnElement[bool]]:
 
 
 def new_matches(
-    session: Session, user: User, *, since: dt.datetime, until: dt.datetime, limit: int = MAX_LISTED
+    session: Session, user: UserRecord, *, since: dt.datetime, until: dt.datetime, limit: int = MAX_LISTED
 ) -> Sequence[Opportunity]:
     """Active notices first seen in ``(since, until]`` that match the user's NAICS codes, keywords or set-asides
     and are still open at ``until``."""

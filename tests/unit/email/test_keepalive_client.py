@@ -1,0 +1,107 @@
+"""The SDK's HTTP client with kept-alive connections, against the simulator's real HTTP/1.1 server."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import python_http_client
+from python_http_client.exceptions import BadRequestsError, UnauthorizedError
+
+from app.email.backends.keepalive import KeepAliveClient, sdk_http_client
+from app.email.backends.sendgrid import SendGridBackend
+from app.email.message import OutgoingEmail
+from app.errors import RetryableError
+from app.testing.sendgrid_server import Fault, SendGridSimulator
+from tests.support.worker import wait_for
+from tests.unit.email.conftest import API_KEY
+
+
+def email(number: int) -> OutgoingEmail:
+    return OutgoingEmail(
+        idempotency_key=f"welcome:{number}",
+        kind="welcome",
+        to_email=f"user{number}@example.com",
+        to_name="",
+        subject="Welcome",
+        text="plain",
+        html="<p>html</p>",
+    )
+
+
+def backend(url: str) -> SendGridBackend:
+    return SendGridBackend(api_key=API_KEY, host=url, timeout_s=2.0, sender="noreply@example.com")
+
+
+def test_one_thread_sends_every_email_over_one_connection(simulator: SendGridSimulator) -> None:
+    sender = backend(simulator.url)
+    ids = [sender.send(email(n)) for n in range(5)]
+    assert len(set(ids)) == 5
+    assert simulator.accepted_total == 5
+    assert simulator.connections_opened == 1
+
+
+def test_each_thread_keeps_its_own_connection(simulator: SendGridSimulator) -> None:
+    sender = backend(simulator.url)
+    threads = [
+        threading.Thread(target=lambda t=t: [sender.send(email(10 * t + n)) for n in range(3)])
+        for t in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert simulator.accepted_total == 12
+    assert simulator.connections_opened == 4
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_error() -> None:
+    with SendGridSimulator(api_key=API_KEY, idle_timeout_s=0.2) as simulator:
+        sender = backend(simulator.url)
+        sender.send(email(1))
+        wait_for(
+            lambda: simulator.connections_closed == 1,
+            timeout=5,
+            what="the server to close the idle connection",
+        )
+        sender.send(email(2))
+        assert simulator.accepted_total == 2
+        assert simulator.connections_opened == 2
+
+
+def test_after_a_dropped_connection_the_next_email_goes_out_on_a_new_one(
+    simulator: SendGridSimulator,
+) -> None:
+    sender = backend(simulator.url)
+    sender.send(email(1))
+    simulator.script(Fault.reset())
+    with pytest.raises(RetryableError, match="unreachable"):
+        sender.send(email(2))
+    sender.send(email(3))
+    assert simulator.accepted_total == 2
+    assert simulator.connections_opened == 2
+
+
+def test_error_responses_raise_the_sdks_own_errors_and_keep_the_connection(
+    simulator: SendGridSimulator,
+) -> None:
+    client = sdk_http_client(simulator.url, request_headers={"Authorization": "Bearer wrong"}, timeout_s=2.0)
+    with pytest.raises(UnauthorizedError) as unauthorized:
+        client.mail.send.post(request_body={})
+    assert unauthorized.value.status_code == 401
+    assert b"authorization grant is invalid" in unauthorized.value.body
+    client.request_headers["Authorization"] = f"Bearer {API_KEY}"
+    with pytest.raises(BadRequestsError) as bad:
+        client.mail.send.post(request_body={"personalizations": []})
+    assert bad.value.status_code == 400
+    assert simulator.connections_opened == 1
+
+
+def test_behind_a_proxy_the_stock_client_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    client = sdk_http_client("https://api.sendgrid.com", request_headers={}, timeout_s=2.0)
+    assert type(client) is python_http_client.Client
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert isinstance(
+        sdk_http_client("https://api.sendgrid.com", request_headers={}, timeout_s=2.0), KeepAliveClient
+    )
