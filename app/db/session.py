@@ -78,7 +78,9 @@ def session_scope() -> Iterator[Session]:
 
 @functools.cache
 def _autocommit_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url).execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+    return sessionmaker(
+        engine_for(url).execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
 
 
 @contextmanager

@@ -28,14 +28,20 @@ import python_http_client
 from python_http_client.exceptions import handle_error
 
 
-def sdk_http_client(host: str, *, request_headers: dict[str, str], timeout_s: float) -> python_http_client.Client:
+def sdk_http_client(
+    host: str, *, request_headers: dict[str, str], timeout_s: float
+) -> python_http_client.Client:
     """The client the SendGrid SDK should use for ``host``: kept-alive, unless a proxy is configured."""
     if urllib.request.getproxies():
         return python_http_client.Client(
             host=host, request_headers=request_headers, version=3, timeout=timeout_s
         )
     return KeepAliveClient(
-        host, connections=ThreadConnections(host), request_headers=request_headers, version=3, timeout=timeout_s
+        host,
+        connections=ThreadConnections(host),
+        request_headers=request_headers,
+        version=3,
+        timeout=timeout_s,
     )
 
 
@@ -105,7 +111,9 @@ class KeepAliveClient(python_http_client.Client):  # type: ignore[misc]
         if response.status >= 400:
             # What urllib's HTTPErrorProcessor would raise, mapped to the SDK's own error classes.
             body = response.read()
-            error = HTTPError(request.full_url, response.status, response.reason, response.msg, io.BytesIO(body))
+            error = HTTPError(
+                request.full_url, response.status, response.reason, response.msg, io.BytesIO(body)
+            )
             raise handle_error(error)
         return response
 
@@ -126,7 +134,10 @@ class ThreadConnections:
         connection = self._connection(timeout)
         try:
             connection.request(
-                request.get_method(), request.selector, body=request.data, headers=dict(request.header_items())
+                request.get_method(),
+                request.selector,
+                body=request.data,
+                headers=dict(request.header_items()),
             )
             return connection.getresponse()
         except BaseException:
