@@ -380,8 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
     def setup(self) -> None:
-        self.timeout = self.server.simulator.idle_timeout_s  # read by StreamRequestHandler.setup
         super().setup()
+        # A read that times out while waiting for the next request ends the connection (handle_one_request).
+        self.connection.settimeout(self.server.simulator.idle_timeout_s)
         self.server.simulator._count_connection(opened=True)
 
     def finish(self) -> None:
