@@ -17,27 +17,30 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, bool], Engine] = {}
 
 
-def engine_for(url: str) -> Engine:
-    """The engine of ``url``, created once per process."""
-    if url not in _engines:
-        _engines[url] = _create(url)
-    return _engines[url]
+def engine_for(url: str, *, autocommit: bool = False) -> Engine:
+    """The engine of ``url``, created once per process; ``autocommit``: a second pool whose connections stay
+    in autocommit (switching a shared pool's connection in and out of it costs CPU on every checkout)."""
+    key = (url, autocommit)
+    if key not in _engines:
+        _engines[key] = _create(url, autocommit=autocommit)
+    return _engines[key]
 
 
-def _create(url: str) -> Engine:
+def _create(url: str, *, autocommit: bool) -> Engine:
     parsed = make_url(url)
+    options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: it costs a round trip per checkout on every job. A connection that died meanwhile fails one
     # statement (the job is retried; SQLAlchemy then drops the whole pool), and recycling bounds their age.
-    return create_engine(url, pool_pre_ping=False, pool_recycle=300, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=False, pool_recycle=300, pool_size=10, max_overflow=10, **options)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -78,9 +81,7 @@ def session_scope() -> Iterator[Session]:
 
 @functools.cache
 def _autocommit_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(
-        engine_for(url).execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-    )
+    return sessionmaker(engine_for(url, autocommit=True), expire_on_commit=False)
 
 
 @contextmanager

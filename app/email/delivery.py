@@ -74,43 +74,44 @@ def deliver_built(
     renderer: EmailRenderer | None = None,
     lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
-    """Build the job and claim (or skip) its key on one connection; the claim is durable before anything is sent.
+    """Build the job, claim (or skip) its key, send, mark: all on one connection, in autocommit.
 
-    The builder's reads and the claim need no common transaction (each write is one atomic statement), so they
-    run in autocommit: a BEGIN and a COMMIT round trip per email were a good part of what an email cost besides
-    the HTTP call.
+    The builder's reads, the claim and the mark need no common transaction (each write is one atomic statement
+    and is durable when it returns, so the claim is committed before anything is sent). A BEGIN and a COMMIT
+    round trip per statement, and a connection checkout per step, were a good part of what an email cost
+    besides the HTTP call.
     """
     with autocommit_scope() as session:
         job = build(session)
         decision = _claim_or_skip(job, session, lease)
-    fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
-    if decision is Outcome.SKIPPED:
-        _count(job.kind, Outcome.SKIPPED.value)
-        logger.info(
-            "email skipped",
-            extra={**fields, "skip_reason": job.skip_reason or job.recipient.skip_reason(job.kind)},
-        )
-        return decision
-    if decision is Outcome.DUPLICATE:
-        logger.info("email already handled", extra=fields)
-        return decision
-    try:
-        outgoing = compose(job, renderer or get_renderer())
-        chosen = backend or get_backend()
-        provider_id = chosen.send(outgoing)
-    except BaseException as err:
-        _give_back(job.key, err)
-        _count(job.kind, "failed")
-        logger.warning(
-            "email not sent", extra={**fields, "error_type": type(err).__qualname__, "error": str(err)}
-        )
-        raise
-    if job.on_sent is None:
-        claims.mark_sent(job.key, provider_id)
-    else:
-        with session_scope() as session:
+        fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
+        if decision is Outcome.SKIPPED:
+            _count(job.kind, Outcome.SKIPPED.value)
+            logger.info(
+                "email skipped",
+                extra={**fields, "skip_reason": job.skip_reason or job.recipient.skip_reason(job.kind)},
+            )
+            return decision
+        if decision is Outcome.DUPLICATE:
+            logger.info("email already handled", extra=fields)
+            return decision
+        try:
+            outgoing = compose(job, renderer or get_renderer())
+            chosen = backend or get_backend()
+            provider_id = chosen.send(outgoing)
+        except BaseException as err:
+            _give_back(job.key, err)
+            _count(job.kind, "failed")
+            logger.warning(
+                "email not sent", extra={**fields, "error_type": type(err).__qualname__, "error": str(err)}
+            )
+            raise
+        if job.on_sent is None:
             claims.mark_sent(job.key, provider_id, session=session)
-            job.on_sent(session)
+        else:
+            with session_scope() as transaction:
+                claims.mark_sent(job.key, provider_id, session=transaction)
+                job.on_sent(transaction)
     _count(job.kind, Outcome.SENT.value)
     logger.info("email sent", extra={**fields, "backend": chosen.name, "provider_message_id": provider_id})
     return Outcome.SENT

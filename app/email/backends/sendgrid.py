@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import functools
 import http.client
 import json
 import logging
@@ -64,13 +65,12 @@ class SendGridBackend:
 
 def build_payload(outgoing: OutgoingEmail, *, sender: str) -> dict[str, Any]:
     """The v3 Mail Send body: one personalization, text before HTML, the idempotency key in custom_args."""
-    sender_name, sender_address = email.utils.parseaddr(sender)
     to: dict[str, str] = {"email": outgoing.to_email}
     if outgoing.to_name:
         to["name"] = outgoing.to_name
     payload: dict[str, Any] = {
         "personalizations": [{"to": [to], "custom_args": {"idempotency_key": outgoing.idempotency_key}}],
-        "from": {"email": sender_address, **({"name": sender_name} if sender_name else {})},
+        "from": dict(_sender_field(sender)),
         "subject": outgoing.subject,
         "content": [
             {"type": "text/plain", "value": outgoing.text},
@@ -92,6 +92,13 @@ def build_payload(outgoing: OutgoingEmail, *, sender: str) -> dict[str, Any]:
             for a in outgoing.attachments
         ]
     return payload
+
+
+@functools.cache
+def _sender_field(sender: str) -> dict[str, str]:
+    """``EMAIL_FROM`` as the v3 ``from`` object (parsed once: it is the same for every email)."""
+    name, address = email.utils.parseaddr(sender)
+    return {"email": address, **({"name": name} if name else {})}
 
 
 def classify_http_error(
