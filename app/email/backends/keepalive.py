@@ -18,6 +18,7 @@ import io
 import select
 import ssl
 import threading
+import time
 import urllib.request
 from typing import Any
 from urllib.error import HTTPError
@@ -27,9 +28,18 @@ import orjson
 import python_http_client
 from python_http_client.exceptions import handle_error
 
+#: A connection idle for less than this is reused without asking the socket whether the server closed it: servers
+#: close idle keep-alive connections after tens of seconds, and the check is a system call (and a GIL hand-off)
+#: per email on a busy worker.
+IDLE_CHECK_AFTER_S = 1.0
+
 
 def sdk_http_client(
-    host: str, *, request_headers: dict[str, str], timeout_s: float
+    host: str,
+    *,
+    request_headers: dict[str, str],
+    timeout_s: float,
+    idle_check_after_s: float = IDLE_CHECK_AFTER_S,
 ) -> python_http_client.Client:
     """The client the SendGrid SDK should use for ``host``: kept-alive, unless a proxy is configured."""
     if urllib.request.getproxies():
@@ -38,7 +48,7 @@ def sdk_http_client(
         )
     return KeepAliveClient(
         host,
-        connections=ThreadConnections(host),
+        connections=ThreadConnections(host, idle_check_after_s=idle_check_after_s),
         request_headers=request_headers,
         version=3,
         timeout=timeout_s,
@@ -113,11 +123,12 @@ class KeepAliveClient(python_http_client.Client):  # type: ignore[misc]
 class ThreadConnections:
     """One HTTP(S) connection per thread to one origin, reused while the server keeps it open."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, idle_check_after_s: float = IDLE_CHECK_AFTER_S) -> None:
         parts = urlsplit(base_url)
         self.scheme = parts.scheme
         self.host = parts.hostname or ""
         self.port = parts.port
+        self.idle_check_after_s = idle_check_after_s
         self._local = threading.local()
         self._tls = ssl.create_default_context() if self.scheme == "https" else None
 
@@ -134,13 +145,19 @@ class ThreadConnections:
         except BaseException:
             connection.close()
             raise
+        finally:
+            self._local.last_used = time.monotonic()
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self._open(timeout)
             self._local.connection = connection
-        elif connection.sock is not None and _closed_by_peer(connection.sock):
+        elif (
+            connection.sock is not None
+            and time.monotonic() - self._local.last_used >= self.idle_check_after_s
+            and _closed_by_peer(connection.sock)
+        ):
             connection.close()  # reopened by the next request
         connection.timeout = timeout
         if connection.sock is not None:

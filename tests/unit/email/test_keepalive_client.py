@@ -9,7 +9,7 @@ import python_http_client
 from python_http_client.exceptions import BadRequestsError, UnauthorizedError
 
 from app.email.backends.keepalive import KeepAliveClient, sdk_http_client
-from app.email.backends.sendgrid import SendGridBackend
+from app.email.backends.sendgrid import SendGridBackend, build_payload
 from app.email.message import OutgoingEmail
 from app.errors import RetryableError
 from app.testing.sendgrid_server import Fault, SendGridSimulator
@@ -57,14 +57,19 @@ def test_each_thread_keeps_its_own_connection(simulator: SendGridSimulator) -> N
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_error() -> None:
     with SendGridSimulator(api_key=API_KEY, idle_timeout_s=0.2) as simulator:
-        sender = backend(simulator.url)
-        sender.send(email(1))
+        client = sdk_http_client(
+            simulator.url,
+            request_headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout_s=2.0,
+            idle_check_after_s=0.0,
+        )
+        client.mail.send.post(request_body=build_payload(email(1), sender="noreply@example.com"))
         wait_for(
             lambda: simulator.connections_closed == 1,
             timeout=5,
             what="the server to close the idle connection",
         )
-        sender.send(email(2))
+        client.mail.send.post(request_body=build_payload(email(2), sender="noreply@example.com"))
         assert simulator.accepted_total == 2
         assert simulator.connections_opened == 2
 
