@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import ColumnElement, select
 
-from app import enqueue
+from app import correlation, enqueue
 from app.db.models import User
 from app.db.session import session_scope
 from app.email.content.clock import zone
@@ -69,9 +69,13 @@ def _reachable() -> list[ColumnElement[bool]]:
 
 
 def _fan_out(filters: list[ColumnElement[bool]], make: MakeJob, *, batch_size: int) -> int:
-    """Page through matching users by id (keyset, so each page is an index range) and enqueue each page."""
+    """Page through matching users by id (keyset, so each page is an index range) and enqueue each page.
+
+    Every message of one dispatch carries the same correlation id (the dispatcher job's, or one made for this
+    dispatch), so the logs tie each email back to the run that sent it.
+    """
     total, last_id = 0, 0
-    with session_scope() as session:
+    with correlation.correlated(), session_scope() as session:
         while True:
             rows = session.execute(
                 select(User.id, User.timezone)

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from app import correlation
 from app.email import service
 from tests.integration.email.factories import add_user
 from tests.integration.email.queue import enqueued
@@ -55,3 +56,18 @@ def test_weekly_fan_out_in_batches(platform_env: dict[str, str], redis_client: r
     assert sorted(m["kwargs"]["user_id"] for m in messages) == reachable
     assert {m["options"]["idempotency_key"] for m in messages} == {f"weekly:{u}:2026-W48" for u in reachable}
     assert all(m["actor_name"] == "send_weekly_summary" for m in messages)
+
+
+def test_one_dispatch_shares_one_correlation_id(
+    platform_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    for _ in range(4):
+        add_user()
+    service.dispatch_weekly_summaries(week="2026-W48", batch_size=2)
+    with correlation.correlated("dispatch-run-2") as chosen:
+        service.dispatch_weekly_summaries(week="2026-W49", batch_size=2)
+    by_week: dict[str, set[str]] = {}
+    for message in enqueued(redis_client):
+        by_week.setdefault(message["kwargs"]["week"], set()).add(message["options"]["correlation_id"])
+    assert len(by_week["2026-W48"]) == 1
+    assert by_week["2026-W49"] == {chosen}
