@@ -106,7 +106,7 @@ def main() -> None:
         profile_send(add_users(options.profile, prefix="profile"))
         print(f"\n== Fan-out ({options.users} users)")
         add_users(options.users, prefix="fan")
-        fan_out(options.users)
+        fan_out(options.rounds)
 
 
 # ------------------------------------------------------------------------------------------------ sending
@@ -305,28 +305,35 @@ def profile_send(user_ids: list[int]) -> None:
 # ------------------------------------------------------------------------------------------------ fan-out
 
 
-def fan_out(users: int) -> None:
+def fan_out(rounds: int) -> None:
+    """Alternating rounds of the dispatcher and of the raw publish of the same messages; best of each kept."""
     from app import enqueue
     from app.email.dispatch import BATCH_SIZE, dispatch_weekly_summaries
     from app.publishing import publish
 
     client = redis_client()
-    client.flushdb()
-    t0 = time.perf_counter()
-    sent = dispatch_weekly_summaries(week=WEEK)
-    dispatch_s = time.perf_counter() - t0
-    assert client.llen("dramatiq:email") == sent, "every dispatched message is on the queue"
-    client.flushdb()
-    ids = list(range(1, sent + 1))
-    prepared = [enqueue.weekly_summary_job(u, WEEK) for u in ids]
-    t0 = time.perf_counter()
-    for start in range(0, len(prepared), BATCH_SIZE):
-        publish([(p.message, p.delay_ms) for p in prepared[start : start + BATCH_SIZE]])
-    publish_s = time.perf_counter() - t0
-    client.flushdb()
-    print(f"dispatch_weekly_summaries: {sent / dispatch_s:8.0f} messages/s ({dispatch_s:.2f} s for {sent})")
-    print(f"raw pipelined publish:     {sent / publish_s:8.0f} messages/s ({publish_s:.2f} s)")
-    print(f"ratio dispatch/raw: {publish_s / dispatch_s:.2f}  (target >= 0.5)")
+    best_dispatch = best_publish = float("inf")
+    for number in range(1, rounds + 1):
+        client.flushdb()
+        t0 = time.perf_counter()
+        sent = dispatch_weekly_summaries(week=WEEK)
+        dispatch_s = time.perf_counter() - t0
+        assert client.llen("dramatiq:email") == sent, "every dispatched message is on the queue"
+        client.flushdb()
+        prepared = [enqueue.weekly_summary_job(u, WEEK) for u in range(1, sent + 1)]
+        t0 = time.perf_counter()
+        for start in range(0, len(prepared), BATCH_SIZE):
+            publish([(p.message, p.delay_ms) for p in prepared[start : start + BATCH_SIZE]])
+        publish_s = time.perf_counter() - t0
+        client.flushdb()
+        print(
+            f"  round {number}  dispatch_weekly_summaries {sent / dispatch_s:8.0f} messages/s"
+            f"   raw pipelined publish {sent / publish_s:8.0f} messages/s  ({sent} messages)"
+        )
+        best_dispatch, best_publish = min(best_dispatch, dispatch_s), min(best_publish, publish_s)
+    print(f"best   dispatch_weekly_summaries {sent / best_dispatch:8.0f} messages/s")
+    print(f"best   raw pipelined publish     {sent / best_publish:8.0f} messages/s")
+    print(f"ratio dispatch/raw: {best_publish / best_dispatch:.2f}  (target >= 0.5)")
 
 
 # ------------------------------------------------------------------------------------------------ set-up
