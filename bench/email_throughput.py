@@ -208,6 +208,7 @@ def worker_send(user_ids: list[int], warm_up_ids: list[int], *, env: dict[str, s
     """
     from app import enqueue
 
+    quiesce_database()
     (ROOT / "var").mkdir(exist_ok=True)
     log = open(ROOT / "var" / "bench-email-worker.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
@@ -357,6 +358,19 @@ def add_users(count: int, *, prefix: str) -> list[int]:
         return list(
             session.scalars(select(User.id).where(User.email.like(f"{prefix}{tag}%")).order_by(User.id))
         )
+
+
+def quiesce_database() -> None:
+    """Vacuum, analyze and checkpoint before a worker round, so that PostgreSQL's background work left by the
+    previous round (autovacuum of the tables it grew, a checkpoint of its WAL) does not land in this one."""
+    from sqlalchemy import text
+
+    from app.db.session import engine_for
+    from app.settings import get_settings
+
+    with engine_for(get_settings().database_url, autocommit=True).connect() as connection:
+        connection.execute(text("VACUUM ANALYZE"))
+        connection.execute(text("CHECKPOINT"))
 
 
 def sent_count() -> int:
