@@ -200,6 +200,14 @@ def run_threads(items: list[object], work: Callable[[object], None]) -> tuple[fl
     return len(items) / wall, cpu * 1000 / len(items)
 
 
+def welcome_job(user_id: int):  # type: ignore[no-untyped-def]
+    """The message ``enqueue.welcome_email`` sends (with its idempotency key), prepared for ``enqueue.many``."""
+    from app import enqueue
+    from app.jobs.email import welcome_key
+
+    return enqueue.job("send_welcome_email", user_id=user_id, idempotency_key=welcome_key(user_id))
+
+
 def worker_send(user_ids: list[int], warm_up_ids: list[int], *, env: dict[str, str]) -> tuple[float, float]:
     """Enqueue every email at once, time until all are marked sent in email_log.
 
@@ -234,7 +242,7 @@ def worker_send(user_ids: list[int], warm_up_ids: list[int], *, env: dict[str, s
     try:
         wait(lambda: bool(redis_client().keys("jobs:heartbeat:email:*")), 60, "worker heartbeat")
         already_sent = sent_count()
-        enqueue.many([enqueue.job("send_welcome_email", user_id=u) for u in warm_up_ids])
+        enqueue.many([welcome_job(u) for u in warm_up_ids])
         wait(
             lambda: sent_count() >= already_sent + len(warm_up_ids),
             120,
@@ -244,9 +252,7 @@ def worker_send(user_ids: list[int], warm_up_ids: list[int], *, env: dict[str, s
         cpu0 = tree_cpu_seconds(worker.pid)
         wall0 = time.perf_counter()
         for start in range(0, len(user_ids), 1000):
-            enqueue.many(
-                [enqueue.job("send_welcome_email", user_id=u) for u in user_ids[start : start + 1000]]
-            )
+            enqueue.many([welcome_job(u) for u in user_ids[start : start + 1000]])
         # Drained is watched in Redis (cheap); counting email_log rows every 20 ms would have PostgreSQL scan
         # the table 50 times a second on the cores the worker uses. A message is acked after its mark commits,
         # so the count right after must already be complete.

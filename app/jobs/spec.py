@@ -25,6 +25,10 @@ class JobSpec:
     args: type[JobArgs]
     time_limit_ms: int = 10 * 60 * 1000
     max_retries: int | None = None
+    #: The service claims the message's ``idempotency_key`` in a durable table before its side effect (the
+    #: emails in ``email_log``), so the Redis done-mark of the Idempotency middleware would only repeat it, at
+    #: two Redis round trips per message.
+    claims_own_key: bool = False
 
     def validate(self, kwargs: dict[str, Any]) -> JobArgs:
         """Parse ``kwargs``; raises :class:`InvalidJob` naming each bad field.
