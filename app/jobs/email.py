@@ -102,9 +102,17 @@ def weekly_key(user_id: int, week: str) -> str:
 
 EMAIL_JOBS = (
     JobSpec("send_welcome_email", EMAIL_QUEUE, WelcomeEmailArgs, time_limit_ms=60_000, claims_own_key=True),
-    JobSpec("send_opportunity_reminder", EMAIL_QUEUE, OpportunityReminderArgs, time_limit_ms=60_000, claims_own_key=True),
+    JobSpec(
+        "send_opportunity_reminder",
+        EMAIL_QUEUE,
+        OpportunityReminderArgs,
+        time_limit_ms=60_000,
+        claims_own_key=True,
+    ),
     JobSpec("send_proposal_notification", EMAIL_QUEUE, ProposalNotificationArgs, time_limit_ms=60_000),
-    JobSpec("send_weekly_summary", EMAIL_QUEUE, WeeklySummaryArgs, time_limit_ms=120_000, claims_own_key=True),
+    JobSpec(
+        "send_weekly_summary", EMAIL_QUEUE, WeeklySummaryArgs, time_limit_ms=120_000, claims_own_key=True
+    ),
     JobSpec("dispatch_daily_reminders", EMAIL_QUEUE, DispatchDailyRemindersArgs, time_limit_ms=30 * 60_000),
     JobSpec("dispatch_weekly_summaries", EMAIL_QUEUE, DispatchWeeklySummariesArgs, time_limit_ms=30 * 60_000),
 )
