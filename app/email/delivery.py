@@ -84,37 +84,53 @@ def deliver_built(
     with autocommit_scope() as session:
         job = build(session)
         decision = _claim_or_skip(job, session, lease)
-        fields = {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
-        if decision is Outcome.SKIPPED:
-            _count(job.kind, Outcome.SKIPPED.value)
-            logger.info(
-                "email skipped",
-                extra={**fields, "skip_reason": job.skip_reason or job.recipient.skip_reason(job.kind)},
-            )
+        if decision is not None:
+            _report_not_sent(job, decision)
             return decision
-        if decision is Outcome.DUPLICATE:
-            logger.info("email already handled", extra=fields)
-            return decision
-        try:
-            outgoing = compose(job, renderer or get_renderer())
-            chosen = backend or get_backend()
-            provider_id = chosen.send(outgoing)
-        except BaseException as err:
-            _give_back(job.key, err)
-            _count(job.kind, "failed")
-            logger.warning(
-                "email not sent", extra={**fields, "error_type": type(err).__qualname__, "error": str(err)}
-            )
-            raise
-        if job.on_sent is None:
-            claims.mark_sent(job.key, provider_id, session=session)
-        else:
-            with session_scope() as transaction:
-                claims.mark_sent(job.key, provider_id, session=transaction)
-                job.on_sent(transaction)
+        chosen = backend or get_backend()
+        provider_id = _send(job, chosen, renderer or get_renderer())
+        _mark_sent(job, provider_id, session)
     _count(job.kind, Outcome.SENT.value)
-    logger.info("email sent", extra={**fields, "backend": chosen.name, "provider_message_id": provider_id})
+    logger.info(
+        "email sent", extra={**_fields(job), "backend": chosen.name, "provider_message_id": provider_id}
+    )
     return Outcome.SENT
+
+
+def _send(job: EmailJob, backend: EmailBackend, renderer: EmailRenderer) -> str | None:
+    """Render and send; on any failure give the claim back (see the module docstring) and re-raise."""
+    try:
+        return backend.send(compose(job, renderer))
+    except BaseException as err:
+        _give_back(job.key, err)
+        _count(job.kind, "failed")
+        logger.warning(
+            "email not sent", extra={**_fields(job), "error_type": type(err).__qualname__, "error": str(err)}
+        )
+        raise
+
+
+def _mark_sent(job: EmailJob, provider_id: str | None, session: Session) -> None:
+    """The mark alone is one autocommitted statement; with an ``on_sent`` step both commit together."""
+    if job.on_sent is None:
+        claims.mark_sent(job.key, provider_id, session=session)
+        return
+    with session_scope() as transaction:
+        claims.mark_sent(job.key, provider_id, session=transaction)
+        job.on_sent(transaction)
+
+
+def _report_not_sent(job: EmailJob, decision: Outcome) -> None:
+    if decision is Outcome.SKIPPED:
+        _count(job.kind, Outcome.SKIPPED.value)
+        reason = job.skip_reason or job.recipient.skip_reason(job.kind)
+        logger.info("email skipped", extra={**_fields(job), "skip_reason": reason})
+    else:
+        logger.info("email already handled", extra=_fields(job))
+
+
+def _fields(job: EmailJob) -> dict[str, object]:
+    return {"kind": job.kind, "idempotency_key": job.key, "user_id": job.recipient.user_id}
 
 
 def _claim_or_skip(job: EmailJob, session: Session, lease: dt.timedelta) -> Outcome | None:
