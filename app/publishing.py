@@ -59,11 +59,10 @@ def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None)
 def _pipelined(
     broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]
 ) -> list[Message[Any]]:
-    dispatch = broker.scripts["dispatch"]
-    keys = [broker.namespace]
-    max_unpack = broker._max_unpack_size()
-    pipe = broker.client.pipeline(transaction=False)
+    from app.redis_broker import dispatch_pipelined
+
     sent: list[Message[Any]] = []
+    calls: list[tuple[str, list[object]]] = []
     for message, delay in outgoing:
         queue_name = message.queue_name
         options: dict[str, object] = {"redis_message_id": str(uuid.uuid4())}
@@ -71,19 +70,7 @@ def _pipelined(
             queue_name = dq_name(queue_name)
             options["eta"] = current_millis() + delay
         stored = message.copy(queue_name=queue_name, options=options)
-        args = [
-            "enqueue",
-            current_millis(),
-            queue_name,
-            broker.broker_id,
-            broker.heartbeat_timeout,
-            broker.dead_message_ttl,
-            0,
-            max_unpack,
-            options["redis_message_id"],
-            stored.encode(),
-        ]
-        dispatch(keys=keys, args=args, client=pipe)
+        calls.append((queue_name, [options["redis_message_id"], stored.encode()]))
         sent.append(stored)
-    pipe.execute()
+    dispatch_pipelined(broker, "enqueue", calls)
     return sent

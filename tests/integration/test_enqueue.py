@@ -105,3 +105,28 @@ def test_a_finished_idempotency_key_is_not_run_again(
 
     wait_for(skipped_twice, what="two skipped duplicates")
     assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1
+
+
+def test_grouped_acks_leave_no_message_behind(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """Eight threads ack concurrently, so acks go out in pipelined groups; every one of them must land."""
+    worker = WorkerProcess(
+        platform_env, ["tests.support.actors"], ["test"], log_path=tmp_path / "worker.log", threads=8
+    )
+    try:
+        worker.wait_ready(redis_client)
+        noop = Message(queue_name="test", actor_name="noop", args=(), kwargs={}, options={})
+        publish([(noop.copy(message_id=str(uuid.uuid4())), None) for _ in range(400)])
+
+        def settled() -> bool:
+            acks = [k for k in redis_client.scan_iter(match="dramatiq:__acks__.*") if k.endswith(b".test")]
+            return redis_client.llen("dramatiq:test") == 0 and not any(redis_client.scard(k) for k in acks)
+
+        wait_for(settled, timeout=60, what="400 messages processed and acked")
+        assert redis_client.hlen("dramatiq:test.msgs") == 0
+        finished = lambda: sum(1 for r in worker.log_records() if r.get("event") == "job finished")  # noqa: E731
+        wait_for(lambda: finished() >= 400, what="400 job lines (the log writer flushes every 0.1 s)")
+        assert finished() == 400
+    finally:
+        worker.stop()
