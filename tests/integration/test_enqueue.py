@@ -130,3 +130,12 @@ def test_grouped_acks_leave_no_message_behind(
         assert finished() == 400
     finally:
         worker.stop()
+
+
+def test_a_batch_goes_out_after_redis_lost_its_scripts(
+    platform_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    """Batches call Dramatiq's script by its SHA; after a Redis restart (here SCRIPT FLUSH) it is loaded again."""
+    redis_client.script_flush()
+    refs = enqueue.many([enqueue.job("send_welcome_email", user_id=n) for n in (1, 2, 3)])
+    assert [m["message_id"] for m in stored_messages(redis_client, "email")] == [r.message_id for r in refs]
