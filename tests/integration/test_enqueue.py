@@ -125,7 +125,10 @@ def test_grouped_acks_leave_no_message_behind(
 
         wait_for(settled, timeout=60, what="400 messages processed and acked")
         assert redis_client.hlen("dramatiq:test.msgs") == 0
-        finished = lambda: sum(1 for r in worker.log_records() if r.get("event") == "job finished")  # noqa: E731
+
+        def finished() -> int:
+            return sum(1 for r in worker.log_records() if r.get("event") == "job finished")
+
         wait_for(lambda: finished() >= 400, what="400 job lines (the log writer flushes every 0.1 s)")
         assert finished() == 400
     finally:
