@@ -8,7 +8,9 @@ to Dramatiq's XQ instead, where ``jobs dlq sync`` finds it later. Either way the
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,41 +18,50 @@ import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis
-from dramatiq.errors import ConnectionClosed, DecodeError
+from dramatiq.errors import DecodeError
 from redis.exceptions import NoScriptError
 
-from app.group_flush import GroupFlush
+from app.timed_flush import TimedFlush
 
 logger = logging.getLogger(__name__)
+
+#: How long the first queued ack waits for others to join its round trip. Short next to anything that watches
+#: acks (Dramatiq's heartbeat timeout is a minute); long enough to batch a busy worker's acks.
+ACK_FLUSH_INTERVAL_S = 0.005
 
 #: Called with (queue, redis id, raw payload, error); returns True when the payload was archived durably.
 PoisonHandler = Callable[[str, str, bytes, Exception], bool]
 
 
 class PoisonSafeConsumer(_RedisConsumer):  # type: ignore[misc]
-    """A consumer that hands undecodable payloads to its broker's ``poison_handler`` and groups its acks.
+    """A consumer that hands undecodable payloads to its broker's ``poison_handler`` and batches its acks.
 
-    Dramatiq's worker threads ack one message per round trip; here an ack that arrives while another thread is
-    acking joins that thread's next pipelined batch (:mod:`app.group_flush`).
+    Dramatiq's worker threads ack one message per round trip; here an ack is queued for the broker's ack flusher
+    of this queue (:meth:`PlatformRedisBroker.ack_flusher`), which sends the acks of every thread in one
+    pipelined round trip a few milliseconds later. Closing the consumer (a graceful worker stop) sends what is
+    still queued.
     """
 
     def __init__(self, broker: PlatformRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
-        self._acks: GroupFlush[str] = GroupFlush(self._ack_batch)
+        self._acks = broker.ack_flusher(queue_name)
 
     def ack(self, message: MessageProxy) -> None:
-        try:
-            self._acks.submit(message.options["redis_message_id"])
-        except redis.ConnectionError as err:
-            raise ConnectionClosed(err) from None  # type: ignore[no-untyped-call]
-        finally:
-            self.queued_message_ids.discard(message.message_id)
+        self._acks.submit(message.options["redis_message_id"])
+        self.queued_message_ids.discard(message.message_id)
 
-    def _ack_batch(self, redis_ids: Sequence[str]) -> None:
-        if len(redis_ids) == 1:
-            self.broker.do_ack(self.queue_name, redis_ids[0])
-        else:
-            dispatch_pipelined(self.broker, "ack", [(self.queue_name, [redis_id]) for redis_id in redis_ids])
+    def close(self) -> None:
+        try:
+            self._acks.flush_now()
+        except redis.RedisError:
+            # The flusher keeps them and retries for as long as the process lives; if it exits first, their
+            # messages are redelivered (at-least-once), as with an ack Dramatiq could not send.
+            logger.warning(
+                "acks not sent at consumer close",
+                extra={"queue": self.queue_name, "pending": self._acks.pending()},
+                exc_info=True,
+            )
+        super().close()
 
     def __next__(self) -> MessageProxy | None:
         while True:
@@ -100,6 +111,28 @@ class PlatformRedisBroker(RedisBroker):  # type: ignore[misc]
     def __init__(self, *, poison_handler: PoisonHandler | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self.poison_handler = poison_handler
+        self._ack_flushers: dict[str, TimedFlush[str]] = {}
+        self._ack_flushers_lock = threading.Lock()
+
+    def ack_flusher(self, queue_name: str) -> TimedFlush[str]:
+        """The queue's ack batcher, owned by the broker so that a consumer restarted after a connection error
+        does not drop the acks its predecessor had queued."""
+        with self._ack_flushers_lock:
+            flusher = self._ack_flushers.get(queue_name)
+            if flusher is None:
+                flusher = TimedFlush(
+                    functools.partial(self._ack_batch, queue_name),
+                    interval=ACK_FLUSH_INTERVAL_S,
+                    name=f"acks:{queue_name}",
+                )
+                self._ack_flushers[queue_name] = flusher
+            return flusher
+
+    def _ack_batch(self, queue_name: str, redis_ids: Sequence[str]) -> None:
+        if len(redis_ids) == 1:
+            self.do_ack(queue_name, redis_ids[0])
+        else:
+            dispatch_pipelined(self, "ack", [(queue_name, [redis_id]) for redis_id in redis_ids])
 
     @property
     def consumer_class(self) -> type[PoisonSafeConsumer]:

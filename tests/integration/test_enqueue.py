@@ -7,12 +7,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import dramatiq
 import pytest
 import redis
 from dramatiq import Message
 from sqlalchemy import func, select
 
-from app import enqueue
+from app import enqueue, redis_broker
 from app.db.models import OutboxEntry
 from app.db.session import session_scope
 from app.outbox import relay_once
@@ -107,10 +108,10 @@ def test_a_finished_idempotency_key_is_not_run_again(
     assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1
 
 
-def test_grouped_acks_leave_no_message_behind(
+def test_batched_acks_leave_no_message_behind(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    """Eight threads ack concurrently, so acks go out in pipelined groups; every one of them must land."""
+    """Eight threads ack concurrently, so acks go out in pipelined batches; every one of them must land."""
     worker = WorkerProcess(
         platform_env, ["tests.support.actors"], ["test"], log_path=tmp_path / "worker.log", threads=8
     )
@@ -133,6 +134,36 @@ def test_grouped_acks_leave_no_message_behind(
         assert finished() == 400
     finally:
         worker.stop()
+
+
+def test_a_graceful_stop_sends_the_acks_still_queued(
+    platform_env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given acks that would wait a minute before leaving on their own
+    monkeypatch.setattr(redis_broker, "ACK_FLUSH_INTERVAL_S", 60.0)
+    broker = redis_broker.PlatformRedisBroker(url=platform_env["REDIS_URL"])
+    done: list[int] = []
+
+    @dramatiq.actor(broker=broker, queue_name="acks", actor_name="record_done")
+    def record_done(n: int) -> None:
+        done.append(n)
+
+    worker = dramatiq.Worker(broker, worker_timeout=50, worker_threads=2)
+    worker.start()
+    try:
+        for n in range(5):
+            record_done.send(n)
+        wait_for(lambda: len(done) == 5, what="five messages processed")
+        acks_key = f"dramatiq:__acks__.{broker.broker_id}.acks"
+        # Then the acks are still queued in the process (the messages are fetched but not acked in Redis)
+        assert redis_client.scard(acks_key) == 5
+    finally:
+        # When the worker stops gracefully
+        worker.stop()
+    # Then every ack went out, and nothing is left to redeliver
+    assert redis_client.scard(acks_key) == 0
+    assert redis_client.hlen("dramatiq:acks.msgs") == 0
+    assert redis_client.llen("dramatiq:acks") == 0
 
 
 def test_a_batch_goes_out_after_redis_lost_its_scripts(
