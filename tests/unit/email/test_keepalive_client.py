@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 
 import pytest
@@ -110,3 +112,101 @@ def test_behind_a_proxy_the_stock_client_is_used(monkeypatch: pytest.MonkeyPatch
     assert isinstance(
         sdk_http_client("https://api.sendgrid.com", request_headers={}, timeout_s=2.0), KeepAliveClient
     )
+
+
+class CannedServer:
+    """A raw TCP server on 127.0.0.1 that answers each request on a connection with the next canned bytes:
+    for responses that the simulator (a well-behaved server) never sends."""
+
+    def __init__(self, responses: list[bytes]) -> None:
+        self.responses = list(responses)
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while self.responses:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed by the test
+            self.connections += 1
+            with conn:
+                while self.responses:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        request += chunk
+                    if not request:
+                        break
+                    head, _, body = request.partition(b"\r\n\r\n")
+                    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))  # type: ignore[union-attr]
+                    while len(body) < length:
+                        body += conn.recv(65536)
+                    response = self.responses.pop(0)
+                    conn.sendall(response)
+                    if b"Connection: close" in response:
+                        break
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def canned_client(server: CannedServer) -> python_http_client.Client:
+    return sdk_http_client(server.url, request_headers={"Authorization": "Bearer k"}, timeout_s=2.0)
+
+
+def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
+    server = CannedServer(
+        [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Message-Id: one\r\n\r\n"
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+        ]
+    )
+    try:
+        client = canned_client(server)
+        first = client.mail.send.post(request_body={})
+        assert (first.status_code, first.body, first.headers["x-message-id"]) == (200, b"hello world", "one")
+        second = client.mail.send.post(request_body={})
+        assert second.body == b"until the end"
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+def test_a_connection_the_server_asks_to_close_is_not_reused() -> None:
+    ok = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n"
+    server = CannedServer([ok + b"Connection: close\r\n\r\n", ok + b"\r\n"])
+    try:
+        client = canned_client(server)
+        client.mail.send.post(request_body={})
+        client.mail.send.post(request_body={})
+        assert server.connections == 2
+    finally:
+        server.close()
+
+
+def test_a_malformed_response_is_a_retryable_error() -> None:
+    server = CannedServer([b"this is not HTTP\r\n\r\n"])
+    try:
+        sender = backend(server.url)
+        with pytest.raises(RetryableError, match="unreachable"):
+            sender.send(email(1))
+    finally:
+        server.close()
+
+
+def test_a_header_value_cannot_inject_another_header() -> None:
+    server = CannedServer([b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"])
+    try:
+        client = sdk_http_client(
+            server.url, request_headers={"X-Note": "a\r\nX-Injected: yes"}, timeout_s=2.0
+        )
+        with pytest.raises(ValueError, match="illegal character"):
+            client.mail.send.post(request_body={})
+    finally:
+        server.close()
