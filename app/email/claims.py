@@ -15,17 +15,17 @@ import datetime as dt
 import enum
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import Select, Table, and_, bindparam, exists, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from app.db.models import EmailLog
+from app.db.models import EmailLog, User
 from app.db.session import autocommit_scope
 from app.db.types import utcnow
 from app.errors import RetryableError
@@ -98,6 +98,49 @@ def claim(
     raise ClaimHeld(f"email {request.key} is being sent by another worker")
 
 
+def claim_with_user(
+    request: ClaimRequest, *, load: Select[Any], session: Session, lease: dt.timedelta = CLAIM_LEASE
+) -> tuple[Mapping[str, Any] | None, bool]:
+    """Claim ``request.key`` for the user ``request.user_id`` and read that user with ``load`` (a select taking a
+    ``user_id`` parameter): one statement on PostgreSQL, a data-modifying CTE; two on SQLite.
+
+    Returns the user's row (None when there is no such user: then nothing is claimed either) and whether this
+    call inserted a fresh claim; the claim names the user's address as recipient, as :func:`claim` does. An
+    existing row for the key (sent, skipped, held, lapsed or failed) is left alone and False returned: the
+    caller then goes through :func:`claim` or :func:`record_skip`, which decide what that row means.
+    """
+    now = utcnow()
+    parameters = {
+        "c_key": request.key,
+        "c_kind": request.kind,
+        "c_message_id": request.message_id,
+        "c_now": now,
+        "c_lease": now + lease,
+        "user_id": request.user_id,
+    }
+    with _connection(session) as connection:
+        if connection.dialect.name == "postgresql":
+            row = connection.execute(_claim_and_load_statement(load), parameters).first()
+            if row is None:
+                return None, False
+            values = dict(row._mapping)
+            return values, bool(values.pop("claimed"))
+        claimed = connection.execute(_claim_from_user_statement("sqlite"), parameters).first() is not None
+        user = connection.execute(load, {"user_id": request.user_id}).first()
+        return (None if user is None else dict(user._mapping)), claimed
+
+
+def settle_as_skipped(key: str, reason: str, *, session: Session) -> None:
+    """A claim taken by :func:`claim_with_user` whose content turned out to have nothing to send (an opted-out
+    user, a reminder without news) becomes ``skipped`` with the reason, as :func:`record_skip` would record it."""
+    with _connection(session) as connection:
+        connection.execute(
+            update(_TABLE)
+            .where(_TABLE.c.idempotency_key == key, _TABLE.c.status == CLAIMED)
+            .values(status=SKIPPED, skip_reason=reason[:REASON_WIDTH], lease_expires_at=None)
+        )
+
+
 def record_skip(request: ClaimRequest, reason: str, *, session: Session | None = None) -> bool:
     """Record that the email is not sent and why; False when the key was already sent or is being sent."""
     now = utcnow()
@@ -151,6 +194,7 @@ def _row_values(
 # Statements are built once, on the Table (not the ORM class), and executed with parameters: building an
 # ORM-enabled statement per call, with its cache key, cost more CPU than the database round trip itself.
 _TABLE: Table = EmailLog.__table__  # type: ignore[assignment]
+_USERS: Table = User.__table__  # type: ignore[assignment]
 
 _MARK_SENT = (
     update(_TABLE)
@@ -195,6 +239,38 @@ def _take_over_statement(columns: frozenset[str], count_attempt: bool) -> Any:
         .values(**changes)
         .returning(_TABLE.c.idempotency_key)
     )
+
+
+@functools.cache
+def _claim_from_user_statement(dialect: str) -> Any:
+    """INSERT ... SELECT from the user's row: a user who does not exist gets no claim."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    source = select(
+        bindparam("c_key", type_=_TABLE.c.idempotency_key.type),
+        bindparam("c_kind", type_=_TABLE.c.kind.type),
+        _USERS.c.id,
+        _USERS.c.email,
+        literal(CLAIMED, type_=_TABLE.c.status.type),
+        bindparam("c_message_id", type_=_TABLE.c.message_id.type),
+        literal(1, type_=_TABLE.c.attempts.type),
+        bindparam("c_now", type_=_TABLE.c.claimed_at.type),
+        bindparam("c_lease", type_=_TABLE.c.lease_expires_at.type),
+    ).where(_USERS.c.id == bindparam("user_id"))
+    columns = ["idempotency_key", "kind", "user_id", "recipient", "status", "message_id", "attempts"]
+    return (
+        insert(_TABLE)
+        .from_select([*columns, "claimed_at", "lease_expires_at"], source)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(_TABLE.c.idempotency_key)
+    )
+
+
+@functools.cache
+def _claim_and_load_statement(load: Select[Any]) -> Any:
+    """``load`` plus a ``claimed`` column, with the claim as a data-modifying CTE: PostgreSQL runs it exactly once,
+    whether or not the outer query reads it, and the outer query reads only what it returned."""
+    fresh = _claim_from_user_statement("postgresql").cte("fresh_claim")
+    return load.add_columns(exists(select(fresh.c.idempotency_key)).label("claimed"))
 
 
 def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 
 from app.db.session import session_scope
+from app.email import kinds
 from app.email.content.proposal import proposal_jobs
 from app.email.content.reminder import reminder_job
 from app.email.content.weekly import weekly_job
 from app.email.content.welcome import welcome_job
-from app.email.delivery import Outcome, deliver_built, deliver_each
+from app.email.delivery import Outcome, deliver_each, deliver_for_user
 from app.email.dispatch import dispatch_daily_reminders, dispatch_weekly_summaries
+from app.jobs.email import reminder_key, weekly_key, welcome_key
 
 __all__ = [
     "dispatch_daily_reminders",
@@ -27,11 +29,16 @@ __all__ = [
 
 
 def send_welcome_email(*, user_id: int) -> Outcome:
-    return deliver_built(lambda session: welcome_job(session, user_id=user_id))
+    return deliver_for_user(welcome_key(user_id), kinds.WELCOME, user_id, welcome_job)
 
 
 def send_opportunity_reminder(*, user_id: int, on: dt.date) -> Outcome:
-    return deliver_built(lambda session: reminder_job(session, user_id=user_id, on=on))
+    return deliver_for_user(
+        reminder_key(user_id, on),
+        kinds.REMINDER,
+        user_id,
+        lambda session, user: reminder_job(session, user, on=on),
+    )
 
 
 def send_proposal_notification(*, proposal_id: int, event: str, status: str | None = None) -> list[Outcome]:
@@ -41,6 +48,9 @@ def send_proposal_notification(*, proposal_id: int, event: str, status: str | No
 
 
 def send_weekly_summary(*, user_id: int, week: str, attachments: tuple[str, ...] = ()) -> Outcome:
-    return deliver_built(
-        lambda session: weekly_job(session, user_id=user_id, week=week, attachments=attachments)
+    return deliver_for_user(
+        weekly_key(user_id, week),
+        kinds.WEEKLY,
+        user_id,
+        lambda session, user: weekly_job(session, user, week=week, attachments=attachments),
     )

@@ -33,14 +33,14 @@ class UserRecord:
 
 # One Core statement built once: loading the user through the ORM identity map cost more CPU than the rest of
 # a welcome email's database work together.
-_USER_BY_ID = select(*(_USERS.c[name] for name in UserRecord.__dataclass_fields__)).where(
+USER_BY_ID = select(*(_USERS.c[name] for name in UserRecord.__dataclass_fields__)).where(
     _USERS.c.id == bindparam("user_id")
 )
 
 
 def get_user(session: Session, user_id: int) -> UserRecord:
     """The user; :class:`PermanentError` when they do not exist (retrying will not create them)."""
-    row = session.connection().execute(_USER_BY_ID, {"user_id": user_id}).first()
+    row = session.connection().execute(USER_BY_ID, {"user_id": user_id}).first()
     if row is None:
         raise PermanentError(f"user {user_id} does not exist")
     return UserRecord(**row._mapping)

@@ -13,7 +13,7 @@ from app.db.types import utcnow
 from app.email import kinds
 from app.email.content import queries
 from app.email.content.clock import day_range, zone
-from app.email.content.common import get_user
+from app.email.content.common import UserRecord
 from app.email.content.views import OpportunityView
 from app.email.delivery import EmailJob
 from app.email.recipients import Recipient
@@ -25,8 +25,10 @@ NOTHING_TO_REPORT = "nothing_to_report"
 FIRST_LOOKBACK = dt.timedelta(days=1)
 
 
-def reminder_job(session: Session, *, user_id: int, on: dt.date, now: dt.datetime | None = None) -> EmailJob:
-    user = get_user(session, user_id)
+def reminder_job(
+    session: Session, user: UserRecord, *, on: dt.date, now: dt.datetime | None = None
+) -> EmailJob:
+    user_id = user.id
     recipient = Recipient.of(user)
     tz = zone(recipient.timezone)
     as_of = now or utcnow()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app.email import kinds
 from app.email.content import queries
 from app.email.content.clock import day_range, week_monday, zone
-from app.email.content.common import get_user
+from app.email.content.common import UserRecord
 from app.email.content.views import OpportunityView, ProposalView
 from app.email.delivery import EmailJob
 from app.email.recipients import Recipient
@@ -21,8 +21,10 @@ from app.jobs.email import weekly_key
 OPEN_STATUSES = ("draft", "in_review")
 
 
-def weekly_job(session: Session, *, user_id: int, week: str, attachments: tuple[str, ...] = ()) -> EmailJob:
-    user = get_user(session, user_id)
+def weekly_job(
+    session: Session, user: UserRecord, *, week: str, attachments: tuple[str, ...] = ()
+) -> EmailJob:
+    user_id = user.id
     recipient = Recipient.of(user)
     tz = zone(recipient.timezone)
     monday = week_monday(week)

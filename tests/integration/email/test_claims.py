@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
+from app.db import migrate
 from app.db.models import EmailLog
-from app.db.session import session_scope
+from app.db.session import autocommit_scope, session_scope
 from app.db.types import utcnow
 from app.email import claims
 from app.email.claims import ClaimHeld, ClaimRequest, ClaimResult
+from app.email.content.common import USER_BY_ID
+from app.settings import reset_settings
+from tests.integration.email.factories import add_user
 
 pytestmark = pytest.mark.integration
 
@@ -79,3 +84,65 @@ def test_a_transient_release_makes_the_key_claimable_at_once(platform_env: dict[
     claims.release(REQUEST.key)
     assert row().status == "claimed"
     assert claims.claim(REQUEST) is ClaimResult.CLAIMED
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_database(
+    request: pytest.FixtureRequest,
+    platform_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> str:
+    """PostgreSQL (one statement with a data-modifying CTE) and SQLite (two statements, the `make run` default)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/jobs.db"
+        migrate.upgrade(url)
+        monkeypatch.setenv("DATABASE_URL", url)
+        reset_settings()
+    return str(request.param)
+
+
+def user_request(user_id: int) -> ClaimRequest:
+    return ClaimRequest(
+        key=f"welcome:{user_id}", kind="welcome", user_id=user_id, recipient=None, message_id="m-1"
+    )
+
+
+def test_claim_with_user_claims_once_and_reads_the_user(any_database: str) -> None:
+    user_id = add_user(email="claimed@example.com", name="Claimed")
+    with autocommit_scope() as session:
+        user, claimed = claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
+    assert claimed is True
+    assert user is not None and (user["id"], user["email"], user["name"]) == (
+        user_id,
+        "claimed@example.com",
+        "Claimed",
+    )
+    stored = row(f"welcome:{user_id}")
+    assert (stored.status, stored.recipient, stored.user_id, stored.message_id, stored.attempts) == (
+        "claimed", "claimed@example.com", user_id, "m-1", 1,
+    )  # fmt: skip
+    assert stored.lease_expires_at is not None and stored.lease_expires_at > utcnow()
+
+    # A second claim finds the row, leaves it alone and still reads the user
+    with autocommit_scope() as session:
+        again, claimed_again = claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
+    assert claimed_again is False and again is not None and again["id"] == user_id
+    assert row(f"welcome:{user_id}").attempts == 1
+
+
+def test_claim_with_user_claims_nothing_for_a_missing_user(any_database: str) -> None:
+    with autocommit_scope() as session:
+        assert claims.claim_with_user(user_request(987654), load=USER_BY_ID, session=session) == (None, False)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(EmailLog)) == 0
+
+
+def test_a_fresh_claim_settled_as_skipped_is_done(any_database: str) -> None:
+    user_id = add_user(email="skip@example.com")
+    with autocommit_scope() as session:
+        claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
+        claims.settle_as_skipped(f"welcome:{user_id}", "opted_out", session=session)
+    stored = row(f"welcome:{user_id}")
+    assert (stored.status, stored.skip_reason, stored.lease_expires_at) == ("skipped", "opted_out", None)
+    assert claims.claim(user_request(user_id)) is ClaimResult.DONE

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.db.models import EmailLog, User
 from app.db.session import session_scope
 from app.db.types import utcnow
 from app.email import service
-from app.email.delivery import Outcome
+from app.email.content.common import UserRecord
+from app.email.delivery import EmailJob, Outcome, deliver_for_user
 from app.errors import PermanentError, RetryableError
 from app.testing.sendgrid_server import SendGridSimulator
 from tests.integration.email.conftest import BASE_URL
@@ -187,3 +189,34 @@ def test_a_missing_attachment_is_retried_and_leaves_the_key_claimable(
     row = log(f"weekly:{user_id}:2026-W48")
     assert row.status == "claimed" and row.lease_expires_at is not None and row.lease_expires_at <= utcnow()
     assert simulator.count() == 0
+
+
+def test_content_that_fails_after_the_claim_gives_the_claim_back(
+    email_env: dict[str, str], simulator: SendGridSimulator
+) -> None:
+    """The user-keyed kinds claim before building; a build that fails must not leave the key held."""
+    user_id = add_user(email="late@example.com")
+    key = f"welcome:{user_id}"
+
+    def broken(session: Session, user: UserRecord) -> EmailJob:
+        raise RetryableError("the opportunities table is locked")
+
+    with pytest.raises(RetryableError):
+        deliver_for_user(key, "welcome", user_id, broken)
+    # The transient failure left the key claimable at once: the retry sends
+    assert log(key).status == "claimed" and log(key).lease_expires_at <= utcnow()
+    assert service.send_welcome_email(user_id=user_id) is Outcome.SENT
+    assert (log(key).status, log(key).attempts) == ("sent", 2)
+
+    other = add_user(email="never@example.com")
+
+    def refused(session: Session, user: UserRecord) -> EmailJob:
+        raise PermanentError("template for this kind is missing")
+
+    with pytest.raises(PermanentError):
+        deliver_for_user(f"welcome:{other}", "welcome", other, refused)
+    assert (log(f"welcome:{other}").status, log(f"welcome:{other}").skip_reason) == (
+        "failed",
+        "template for this kind is missing",
+    )
+    assert simulator.accepted_total == 1
