@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
-import css_inline
-import lxml.html
 import pytest
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.email.content.views import OpportunityView, ProposalView
 from app.email.recipients import Recipient
-from app.email.rendering import (
-    STYLESHEET,
-    TEMPLATES_DIR,
-    InliningLoader,
-    TemplateStyleError,
-    get_renderer,
-)
+from app.email.rendering import get_renderer
 
 EVIL = '<script>alert("x")</script>'
 RECIPIENT = Recipient(7, "ada@example.com", EVIL, "America/New_York", True, frozenset())
@@ -84,44 +74,3 @@ def test_reminder_lists_links_and_deadlines() -> None:
     assert rendered.subject == "1 deadline coming up, 1 new match"
     assert 'href="https://app.example.com/opportunities/N1"' in rendered.html
     assert "Responses due Mon 23 Nov 2026, 17:00 EST" in rendered.text
-
-
-def _elements(html: str) -> list[tuple[str, str, str, str]]:
-    """Every element in document order: tag, style, class and its own whitespace-collapsed text."""
-    tree = lxml.html.document_fromstring(html)
-    return [
-        (el.tag, el.get("style", ""), el.get("class", ""), " ".join((el.text or "").split()))
-        for el in tree.iter()
-        if isinstance(el.tag, str)
-    ]
-
-
-@pytest.mark.parametrize("kind", sorted(CONTEXTS))
-def test_styles_inlined_at_load_match_inlining_the_rendered_email(kind: str) -> None:
-    """The templates are inlined once, when loaded; every element must get the styles that inlining the whole
-    rendered email (as mail tooling does) gives it."""
-    context = {**CONTEXTS[kind], **COMMON, "kind": kind, "unsubscribe_url": "https://app.example.com/u"}
-    plain = Environment(
-        loader=FileSystemLoader(TEMPLATES_DIR),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
-    reference = css_inline.CSSInliner(
-        keep_style_tags=False, extra_css=(TEMPLATES_DIR / STYLESHEET).read_text()
-    ).inline(plain.get_template(f"{kind}.html").render(context))
-    rendered = get_renderer().render(kind, context).html
-    assert _elements(rendered) == _elements(reference)
-    assert sum(1 for _tag, style, _cls, _text in _elements(rendered) if style) >= 5
-
-
-def test_a_template_whose_tags_inlining_would_change_is_refused(tmp_path: Path) -> None:
-    (tmp_path / STYLESHEET).write_text("p { color: red; }")
-    (tmp_path / "bad.html").write_text("<p>{% if a > b %}more{% endif %}</p>")
-    (tmp_path / "good.html").write_text("<p>{{ name }}</p>")
-    env = Environment(loader=InliningLoader(tmp_path), autoescape=True)
-    assert env.get_template("good.html").render(name="<x>") == '<p style="color: red;">&lt;x&gt;</p>'
-    with pytest.raises(TemplateStyleError, match=r"bad\.html"):
-        env.get_template("bad.html")
