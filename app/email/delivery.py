@@ -124,8 +124,10 @@ def deliver_for_user(
                 _give_back(key, err)
                 raise
             if job.key != key:
-                _give_back(key, PermanentError("content built under another key"))
-                raise PermanentError(f"built {job.key!r} for the claim {key!r}")
+                # A builder out of step with its key function would send under a key nobody claimed.
+                mismatch = PermanentError(f"built {job.key!r} for the claim {key!r}")
+                _give_back(key, mismatch)
+                raise mismatch
             reason = job.skip_reason or job.recipient.skip_reason(job.kind)
             if reason is not None:
                 claims.settle_as_skipped(key, reason, session=session)

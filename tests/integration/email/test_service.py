@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from app.db.session import session_scope
 from app.db.types import utcnow
 from app.email import service
 from app.email.content.common import UserRecord
+from app.email.content.welcome import welcome_job
 from app.email.delivery import EmailJob, Outcome, deliver_for_user
 from app.errors import PermanentError, RetryableError
 from app.testing.sendgrid_server import SendGridSimulator
@@ -220,3 +222,17 @@ def test_content_that_fails_after_the_claim_gives_the_claim_back(
         "template for this kind is missing",
     )
     assert simulator.accepted_total == 1
+
+
+def test_content_built_under_another_key_is_refused_and_fails_its_claim(
+    email_env: dict[str, str], simulator: SendGridSimulator
+) -> None:
+    user_id = add_user(email="mixed@example.com")
+
+    def wrong_key(session: Session, user: UserRecord) -> EmailJob:
+        return dataclasses.replace(welcome_job(session, user), key="welcome:someone-else")
+
+    with pytest.raises(PermanentError, match="someone-else"):
+        deliver_for_user(f"welcome:{user_id}", "welcome", user_id, wrong_key)
+    assert log(f"welcome:{user_id}").status == "failed"
+    assert simulator.accepted_total == 0
