@@ -20,16 +20,40 @@ from sqlalchemy.orm import Session, sessionmaker
 _engines: dict[tuple[str, bool], Engine] = {}
 
 
+#: The driver of the autocommit pool on PostgreSQL (the rest of the platform uses psycopg 3; see
+#: :func:`autocommit_url`).
+AUTOCOMMIT_PG_DRIVER = "psycopg2"
+
+
 def engine_for(url: str, *, autocommit: bool = False) -> Engine:
     """The engine of ``url``, created once per process; ``autocommit``: a second pool whose connections stay
-    in autocommit (switching a shared pool's connection in and out of it costs CPU on every checkout)."""
+    in autocommit (switching a shared pool's connection in and out of it costs CPU on every checkout), on
+    the driver :func:`autocommit_url` picks."""
     key = (url, autocommit)
     if key not in _engines:
         _engines[key] = _create(url, autocommit=autocommit)
     return _engines[key]
 
 
+def autocommit_url(url: str) -> str:
+    """``url`` with psycopg2 as its driver when it names PostgreSQL: the autocommit pool carries an email's hot
+    statements (user load with claim, mark), run by eight threads of a worker that is bound by the GIL.
+
+    psycopg 3's C layer lets the GIL go around each libpq step of a statement (send, read, check busy, read the
+    end: four to five times), psycopg2 once, around the whole blocking call; in such a worker every release
+    is a hand-off to another thread and back. Measured paired, same code otherwise: CPU per email 0.87-0.90x
+    (docs/benchmarks.md). Everything else (migrations, history's COPY, the admin) stays on psycopg 3, which
+    the two dialects of SQLAlchemy make transparent to the statements.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    return parsed.set(drivername=f"postgresql+{AUTOCOMMIT_PG_DRIVER}").render_as_string(hide_password=False)
+
+
 def _create(url: str, *, autocommit: bool) -> Engine:
+    if autocommit:
+        url = autocommit_url(url)
     parsed = make_url(url)
     options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     if parsed.get_backend_name() == "sqlite":
