@@ -63,5 +63,7 @@ def test_the_autocommit_pool_takes_psycopg2_on_postgresql_only() -> None:
     from app.db.session import autocommit_url
 
     url = "postgresql+psycopg://jobs:p%40ss@db:5432/jobs?options=-csearch_path%3Dtenant"
-    assert autocommit_url(url) == "postgresql+psycopg2://jobs:p%40ss@db:5432/jobs?options=-csearch_path%3Dtenant"
+    assert (
+        autocommit_url(url) == "postgresql+psycopg2://jobs:p%40ss@db:5432/jobs?options=-csearch_path%3Dtenant"
+    )
     assert autocommit_url("sqlite:////srv/jobs.db") == "sqlite:////srv/jobs.db"
