@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app.db.direct import DirectStatement
 from app.db.models import EmailLog, User
 from app.db.session import autocommit_scope
 from app.db.types import utcnow
@@ -120,10 +121,9 @@ def claim_with_user(
     }
     with _connection(session) as connection:
         if connection.dialect.name == "postgresql":
-            row = connection.execute(_claim_and_load_statement(load), parameters).first()
-            if row is None:
+            values = _claim_and_load_statement(load).first(connection, parameters)
+            if values is None:
                 return None, False
-            values = dict(row._mapping)
             return values, bool(values.pop("claimed"))
         claimed = connection.execute(_claim_from_user_statement("sqlite"), parameters).first() is not None
         user = connection.execute(load, {"user_id": request.user_id}).first()
@@ -155,8 +155,8 @@ def record_skip(request: ClaimRequest, reason: str, *, session: Session | None =
 def mark_sent(key: str, provider_message_id: str | None, *, session: Session | None = None) -> None:
     """The email left: nothing will send it again. Runs in ``session`` when given (to commit with it)."""
     with _connection(session) as connection:
-        connection.execute(
-            _MARK_SENT,
+        _MARK_SENT.execute(
+            connection,
             {
                 "b_key": key,
                 "b_provider_id": (provider_message_id or None) and provider_message_id[:128],
@@ -196,7 +196,8 @@ def _row_values(
 _TABLE: Table = EmailLog.__table__  # type: ignore[assignment]
 _USERS: Table = User.__table__  # type: ignore[assignment]
 
-_MARK_SENT = (
+#: Run on the driver's cursor on PostgreSQL (app/db/direct.py): it and the claim are the statements of every email.
+_MARK_SENT = DirectStatement(
     update(_TABLE)
     .where(_TABLE.c.idempotency_key == bindparam("b_key"))
     .values(
@@ -266,11 +267,12 @@ def _claim_from_user_statement(dialect: str) -> Any:
 
 
 @functools.cache
-def _claim_and_load_statement(load: Select[Any]) -> Any:
+def _claim_and_load_statement(load: Select[Any]) -> DirectStatement:
     """``load`` plus a ``claimed`` column, with the claim as a data-modifying CTE: PostgreSQL runs it exactly once,
-    whether or not the outer query reads it, and the outer query reads only what it returned."""
+    whether or not the outer query reads it, and the outer query reads only what it returned. Run on the driver's
+    cursor (app/db/direct.py)."""
     fresh = _claim_from_user_statement("postgresql").cte("fresh_claim")
-    return load.add_columns(exists(select(fresh.c.idempotency_key)).label("claimed"))
+    return DirectStatement(load.add_columns(exists(select(fresh.c.idempotency_key)).label("claimed")))
 
 
 def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:

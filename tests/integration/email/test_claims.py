@@ -148,9 +148,9 @@ def test_a_fresh_claim_settled_as_skipped_is_done(any_database: str) -> None:
     assert claims.claim(user_request(user_id)) is ClaimResult.DONE
 
 
-def test_the_autocommit_pool_reads_a_user_as_the_main_pool_does(platform_env: dict[str, str]) -> None:
-    """The hot path runs on psycopg2 (app/db/session.py, autocommit_url): the same row must come back as
-    psycopg 3 gives it, JSON lists, aware timestamps and all."""
+def test_the_claim_reads_a_user_as_the_main_pool_does(platform_env: dict[str, str]) -> None:
+    """The claim runs on psycopg2's cursor (app/db/session.py autocommit_url, app/db/direct.py): the user must
+    come back as SQLAlchemy on psycopg 3 gives it, JSON lists, aware timestamps and all."""
     last_reminder = dt.datetime(2026, 3, 8, 14, 30, tzinfo=dt.UTC)
     user_id = add_user(
         email="drivers@example.com",
@@ -163,13 +163,15 @@ def test_the_autocommit_pool_reads_a_user_as_the_main_pool_does(platform_env: di
         last_reminder_at=last_reminder,
     )
     with autocommit_scope() as session:
-        connection = session.connection()
-        assert connection.dialect.driver == "psycopg2"
-        hot = dict(connection.execute(USER_BY_ID, {"user_id": user_id}).one()._mapping)
+        assert session.connection().dialect.driver == "psycopg2"
+        claimed_user, claimed = claims.claim_with_user(
+            user_request(user_id), load=USER_BY_ID, session=session
+        )
     with session_scope() as session:
         connection = session.connection()
         assert connection.dialect.driver == "psycopg"
         main = dict(connection.execute(USER_BY_ID, {"user_id": user_id}).one()._mapping)
-    assert hot == main
-    assert hot["naics_codes"] == ["541511", "541512"] and hot["email_opt_outs"] == ["weekly_summary"]
-    assert hot["last_reminder_at"] == last_reminder and hot["last_reminder_at"].utcoffset() == dt.timedelta(0)
+    assert claimed is True and claimed_user == main
+    assert main["naics_codes"] == ["541511", "541512"] and main["email_opt_outs"] == ["weekly_summary"]
+    assert claimed_user["last_reminder_at"] == last_reminder
+    assert claimed_user["last_reminder_at"].utcoffset() == dt.timedelta(0)
