@@ -7,13 +7,17 @@ PostgreSQL needs nothing special. A test points ``DATABASE_URL`` at its own sche
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -103,9 +107,29 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
-@functools.cache
-def _autocommit_factory(url: str) -> sessionmaker[Session]:
-    return sessionmaker(engine_for(url, autocommit=True), expire_on_commit=False)
+#: How long a thread keeps its autocommit connection (the pool's recycle age: connections do not outlive it).
+HELD_CONNECTION_MAX_AGE_S = 300.0
+
+
+@dataclass
+class _HeldSession:
+    session: Session
+    connection: Connection
+    url: str
+    generation: int
+    expires_at: float
+    depth: int = 0
+
+    def __del__(self) -> None:
+        # A thread's locals are dropped when it ends: its connection goes back to the pool then, not to the
+        # garbage collector (which SQLAlchemy warns about and can only discard).
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+
+_held = threading.local()
+#: Bumped by :func:`dispose_engines`: a thread's held session of an earlier generation is closed at its next use.
+_generation = 0
 
 
 @contextmanager
@@ -114,20 +138,72 @@ def autocommit_scope() -> Iterator[Session]:
 
     For hot paths made of reads and single-statement writes that need no common transaction (an email's
     recipient load, its claim and its mark): a transaction there only adds two round trips per use.
+
+    Each thread keeps its session and the connection under it between uses, as Django keeps a connection per
+    thread (``CONN_MAX_AGE``): creating a session and checking a connection out of the pool and back in, per
+    email, cost an eight-thread worker about a tenth of its CPU (docs/benchmarks.md). What a use leaves is
+    cleared when it ends (objects loaded or added); a use that raises closes both, and a connection found lost
+    (invalidated) is replaced, so a connection that broke is not used again; both are replaced after
+    :data:`HELD_CONNECTION_MAX_AGE_S`. Nested uses share them.
     """
+    held = _held_session()
+    held.depth += 1
+    try:
+        yield held.session
+    except BaseException:
+        if held.depth == 1:
+            _release_held()
+        raise
+    finally:
+        held.depth -= 1
+        if held.depth == 0 and getattr(_held, "current", None) is held:
+            held.session.expunge_all()
+
+
+def _held_session() -> _HeldSession:
     from app.settings import get_settings
 
-    session = _autocommit_factory(get_settings().database_url)()
-    try:
-        yield session
-    finally:
-        session.close()
+    url = get_settings().database_url
+    held: _HeldSession | None = getattr(_held, "current", None)
+    outdated = held is not None and (
+        held.connection.invalidated  # lost during a use whose error was caught inside it
+        or held.url != url
+        or held.generation != _generation
+        or time.monotonic() > held.expires_at
+    )
+    if held is not None and outdated and held.depth == 0:
+        _release_held()
+        held = None
+    if held is None:
+        connection = engine_for(url, autocommit=True).connect()
+        held = _HeldSession(
+            session=Session(bind=connection, expire_on_commit=False),
+            connection=connection,
+            url=url,
+            generation=_generation,
+            expires_at=time.monotonic() + HELD_CONNECTION_MAX_AGE_S,
+        )
+        _held.current = held
+    return held
+
+
+def _release_held() -> None:
+    """Close this thread's held session and give its connection back (or drop it, if it is broken)."""
+    held: _HeldSession | None = getattr(_held, "current", None)
+    _held.current = None
+    if held is not None:
+        with contextlib.suppress(Exception):
+            held.session.close()
+        with contextlib.suppress(Exception):
+            held.connection.close()
 
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests switch schemas; forked workers must not share sockets)."""
+    global _generation
+    _generation += 1
+    _release_held()
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
     _factory.cache_clear()
-    _autocommit_factory.cache_clear()
