@@ -157,7 +157,10 @@ def autocommit_scope() -> Iterator[Session]:
     finally:
         held.depth -= 1
         if held.depth == 0 and getattr(_held, "current", None) is held:
-            held.session.expunge_all()
+            if held.session.is_active:
+                held.session.expunge_all()
+            else:  # a flush failed and the error was caught inside the use: the session needs a rollback
+                _release_held()
 
 
 def _held_session() -> _HeldSession:

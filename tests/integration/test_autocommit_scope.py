@@ -105,3 +105,14 @@ def test_a_thread_that_ends_gives_its_connection_back(platform_env: dict[str, st
     worker.join()
     assert held_meanwhile == [baseline + 1]
     assert checked_out() == baseline
+
+
+def test_a_failed_flush_caught_inside_a_use_does_not_poison_the_next(platform_env: dict[str, str]) -> None:
+    with autocommit_scope() as session:
+        session.add(User(id=1, email="a@example.com", name="A", timezone="UTC"))
+        session.flush()
+        session.add(User(id=1, email="b@example.com", name="B", timezone="UTC"))
+        with pytest.raises(sqlalchemy.exc.IntegrityError):
+            session.flush()
+    with autocommit_scope() as session:
+        assert session.scalars(select(User.email).where(User.id == 1)).one() == "a@example.com"
