@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Entity, Opportunity, Proposal, SavedOpportunity, User, proposal_collaborators
-from app.db.session import session_scope
+from app.db.session import get_engine, session_scope
 from app.demo import NAICS, SET_ASIDES, payload_hash, seed
 
 pytestmark = pytest.mark.integration
@@ -124,11 +123,23 @@ def test_different_seeds_differ(platform_env: dict[str, str]) -> None:
         assert _count(session, Opportunity) == 40  # no notice id shared between the two seeds
 
 
-def test_a_thousand_users_in_a_few_seconds(platform_env: dict[str, str]) -> None:
-    started = time.perf_counter()
-    with session_scope() as session:
-        summary = seed(session, users=1000)
-    elapsed = time.perf_counter() - started
+def test_a_thousand_users_are_seeded_in_bulk(platform_env: dict[str, str]) -> None:
+    """Speed is a benchmark's business; what keeps seeding fast is testable: rows go in by the batch, not one
+    statement per user (about 300 statements for 1,000 users and their opportunities, proposals, saves)."""
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with session_scope() as session:
+            summary = seed(session, users=1000)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
 
     assert summary.users == 1000
-    assert elapsed < 5, f"seeding 1,000 users took {elapsed:.1f}s"
+    with session_scope() as session:
+        assert _count(session, User) == 1000
+    assert 0 < len(statements) < 1000, f"{len(statements)} statements for 1,000 users"
