@@ -40,7 +40,8 @@ class DirectStatement:
 
     def __init__(self, statement: Select[Any] | UpdateBase) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        #: By (dialect, driver): psycopg2 and psycopg 3 (a mark in a reminder's transaction) render differently.
+        self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def first(self, connection: Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row as a dict of column name to value, or None."""
@@ -56,7 +57,8 @@ class DirectStatement:
         self._run(connection, parameters, fetch=False)
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        compiled = self._compiled.get(key)
         if compiled is None:
             sql = self.statement.compile(dialect=dialect)
             prefetched = [*sql.insert_prefetch, *sql.update_prefetch]
@@ -66,7 +68,7 @@ class DirectStatement:
                 raise ValueError(
                     f"a direct statement must set every column with a Python-side default: {names}"
                 )
-            compiled = self._compiled[dialect.name] = _Compiled(str(sql), dict(sql.params))
+            compiled = self._compiled[key] = _Compiled(str(sql), dict(sql.params))
         return compiled
 
     def _run(

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, insert, select, text
 from app.db import migrate
 from app.db.direct import DirectStatement
 from app.db.models import EmailLog
-from app.db.session import autocommit_scope, engine_for
+from app.db.session import autocommit_scope, engine_for, session_scope
 from app.db.types import utcnow
 from app.settings import get_settings
 
@@ -103,3 +103,21 @@ def test_a_statement_that_leaves_a_python_side_default_to_sqlalchemy_is_refused(
     )
     with autocommit_scope() as session, pytest.raises(ValueError, match="claimed_at"):
         relying.execute(session.connection(), {"key": "direct:default"})
+
+
+def test_it_runs_in_a_psycopg3_transaction_too_and_rolls_back_with_it(platform_env: dict[str, str]) -> None:
+    """A reminder's mark runs in the main pool's transaction (psycopg 3), beside the user's update."""
+    with autocommit_scope() as session:  # compiled for psycopg2 first
+        ADD.execute(session.connection(), {"key": "direct:pg2", "now": utcnow()})
+    with pytest.raises(RuntimeError), session_scope() as session:
+        connection = session.connection()
+        assert connection.dialect.driver == "psycopg"
+        ADD.execute(connection, {"key": "direct:rolled-back", "now": utcnow()})
+        assert READ.first(connection, {"key": "direct:rolled-back"}) is not None
+        raise RuntimeError("the transaction fails")
+    with session_scope() as session:
+        connection = session.connection()
+        assert READ.first(connection, {"key": "direct:rolled-back"}) is None
+        ADD.execute(connection, {"key": "direct:pg3", "now": utcnow()})
+    with autocommit_scope() as session:
+        assert READ.first(session.connection(), {"key": "direct:pg3"}) is not None
