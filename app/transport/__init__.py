@@ -1,0 +1,11 @@
+"""Everything that knows the broker's storage layout, so that no other module reaches into Dramatiq's internals.
+
+Dramatiq's Redis broker keeps its queues, acks and heartbeats in keys and a Lua script whose argument list is not
+a public API (docs/dramatiq.md "Redis layout"). The modules here are the only ones that read those keys, call that
+script or subclass Dramatiq's private consumer; ``tests/integration/test_transport_contract.py`` checks that what
+they send is what Dramatiq's own code sends, and ``pyproject.toml`` pins the Dramatiq minor version it checked.
+The rest of the platform (the admin, metrics, the CLI, middleware) calls the small functions exported below; a
+RabbitMQ implementation would sit beside the Redis one behind the same names.
+"""
+
+from __future__ import annotations
