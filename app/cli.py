@@ -140,6 +140,7 @@ def dev(users: int) -> None:
     """Every process of the platform in one terminal, on the embedded defaults, with demo data."""
     from app.dev import run_dev
 
+    _settings()  # before any process starts: a setting that cannot work stops them all with one line
     sys.exit(run_dev(demo_users=users))
 
 

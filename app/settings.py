@@ -1,13 +1,16 @@
-"""One pydantic-settings ``Settings`` read from the environment (ARCHITECTURE.md "Settings").
+"""One pydantic-settings ``Settings`` read from the environment.
 
 A missing or malformed value fails at start with one line that names the variable and never echoes its
-value, since several of them are secrets.
+value, since several of them are secrets. So does a combination that cannot work (SendGrid without a key or
+with a sender address SendGrid refuses): a process that starts with it would fail every job separately.
 """
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +22,21 @@ from app.errors import SettingsError
 
 #: The project checkout: templates/ and var/ are found relative to it.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: An address SendGrid accepts as ``from.email``: a local part and a domain of at least two labels.
+SENDGRID_ADDRESS = re.compile(r"^[^@\s\"<>()\[\],;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+#: Shortest ``ADMIN_SESSION_SECRET``: 32 characters, the 256 bits an HMAC-SHA256 key should carry.
+MIN_SESSION_SECRET = 32
+#: The one PostgreSQL driver of the platform (psycopg 3); ``postgresql://`` URLs are given it.
+PG_DRIVER = "psycopg"
+
+
+class SettingProblems(ValueError):
+    """Raised by the cross-field check: each problem names the variable to fix (not its value)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
@@ -80,12 +98,30 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres")):
-            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
         if value.startswith("postgres://"):
             value = "postgresql://" + value.removeprefix("postgres://")
         if value.startswith("postgresql://"):
-            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+            value = f"postgresql+{PG_DRIVER}://" + value.removeprefix("postgresql://")
+        try:
+            url = make_url(value)
+            url.get_dialect()
+        except (ArgumentError, NoSuchModuleError):
+            raise ValueError("is not a database URL SQLAlchemy knows") from None
+        backend, driver = url.get_backend_name(), url.get_driver_name()
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        if backend == "postgresql" and driver != PG_DRIVER:
+            raise ValueError(f"names the {driver} driver; the platform runs on psycopg 3: use postgresql://")
+        return value
+
+    @field_validator("sendgrid_api_host")
+    @classmethod
+    def _http_host(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("scheduler_timezone")
@@ -103,9 +139,26 @@ class Settings(BaseSettings):
         return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _sendgrid_needs_key(self) -> Settings:
-        if self.email_backend == "sendgrid" and self.sendgrid_api_key is None:
-            raise ValueError("SENDGRID_API_KEY is required when EMAIL_BACKEND=sendgrid")
+    def _backends_can_work(self) -> Settings:
+        """Combinations that would fail every job are refused at start, every one of them named."""
+        problems: list[tuple[str, str]] = []
+        if self.email_backend == "sendgrid":
+            if self.sendgrid_api_key is None or not self.sendgrid_api_key.get_secret_value().strip():
+                problems.append(("SENDGRID_API_KEY", "is required when EMAIL_BACKEND=sendgrid"))
+            _, address = email.utils.parseaddr(self.email_from)
+            if not SENDGRID_ADDRESS.match(address):
+                problems.append(
+                    (
+                        "EMAIL_FROM",
+                        "is not an address SendGrid accepts (a domain with a dot, such as "
+                        "noreply@example.com) while EMAIL_BACKEND=sendgrid",
+                    )
+                )
+        secret = self.admin_session_secret
+        if secret is not None and len(secret.get_secret_value()) < MIN_SESSION_SECRET:
+            problems.append(("ADMIN_SESSION_SECRET", f"must be at least {MIN_SESSION_SECRET} characters"))
+        if problems:
+            raise SettingProblems(problems)
         return self
 
     @property
@@ -115,13 +168,17 @@ class Settings(BaseSettings):
 
 
 def _describe(err: ValidationError) -> str:
-    """One line per bad variable, naming it but never its value (it may be a secret)."""
+    """One line naming every bad variable but never its value (it may be a secret)."""
     parts = []
     for item in err.errors(include_input=False, include_url=False):
         name = str(item["loc"][0]).upper() if item["loc"] else "settings"
         message = str(item["msg"]).removeprefix("Value error, ")
         parts.append(f"{name}: {message}")
     return "invalid setting " + "; ".join(parts)
+        cause = item.get("ctx", {}).get("error")
+        if isinstance(cause, SettingProblems):
+            parts += [f"{name}: {message}" for name, message in cause.problems]
+            continue
 
 
 def load_settings() -> Settings:
