@@ -4,15 +4,15 @@ Imported first by every ``actors/*`` module (and named first on Dramatiq's comma
 ``dramatiq app.broker actors.email --queues email``), so no actor is ever bound to Dramatiq's implicit
 localhost broker. Logging and Sentry are set up here because Sentry must hook in before the broker exists.
 
-Middleware order (ARCHITECTURE.md "Message life cycle"): correlation id → metrics → job history → idempotency →
-retry policy → dead-letter archive. Dramatiq runs ``after_*`` hooks in reverse, so by the time metrics, history
+Middleware order (docs/architecture.md "Message life cycle"): current message → correlation id → metrics → job
+history → idempotency → retry policy → dead-letter archive. Dramatiq runs ``after_*`` hooks in reverse, so by the time metrics, history
 and logs see an attempt's end, the retry policy has decided whether it will be retried.
 """
 
 from __future__ import annotations
 
 import dramatiq
-from dramatiq.middleware import Middleware, ShutdownNotifications, TimeLimit
+from dramatiq.middleware import CurrentMessage, Middleware, ShutdownNotifications, TimeLimit
 
 from app import constants, observability
 from app.middleware.correlation import CorrelationId
@@ -35,6 +35,8 @@ QUEUE_RETRY_POLICIES: dict[str, RetrySettings] = {
 
 def build_middleware(*, sentry: bool) -> list[Middleware]:
     stack: list[Middleware] = [
+        # First, so that every later hook and the actor see CurrentMessage.get_current_message().
+        CurrentMessage(),
         CorrelationId(),
         JobLog(),
         Metrics(),
@@ -57,15 +59,9 @@ def build_broker(settings: Settings, *, sentry: bool = False) -> dramatiq.Broker
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url, middleware=middleware)
-    from app.redis_broker import PlatformRedisBroker
+    from app.transport.redis_broker import build_redis_broker
 
-    return PlatformRedisBroker(
-        url=url,
-        middleware=middleware,
-        namespace=constants.DRAMATIQ_NAMESPACE,
-        heartbeat_timeout=constants.DRAMATIQ_HEARTBEAT_TIMEOUT_MS,
-        poison_handler=archive_undecodable,
-    )
+    return build_redis_broker(url, middleware=middleware, poison_handler=archive_undecodable)
 
 
 def _setup() -> dramatiq.Broker:

@@ -27,9 +27,12 @@ WORKER_HTTP_PORTS: dict[str, int] = {EMAIL_QUEUE: 9191, DOCUMENTS_QUEUE: 9192, S
 
 #: Seconds a worker heartbeat key lives; the worker refreshes it every third of that.
 WORKER_HEARTBEAT_TTL_S = 30
-#: Milliseconds without a Dramatiq heartbeat after which a worker's fetched messages are requeued.
-DRAMATIQ_HEARTBEAT_TIMEOUT_MS = 60_000
+#: Milliseconds without a Dramatiq heartbeat after which a worker's fetched messages are requeued. With the sweep
+#: below, a crashed worker's messages are back within timeout + sweep interval (docs/dramatiq.md "Crash recovery").
+DRAMATIQ_HEARTBEAT_TIMEOUT_MS = 15_000
+#: Seconds between the Dramatiq heartbeats a worker sends for itself (busy or not): five per timeout.
+DRAMATIQ_HEARTBEAT_INTERVAL_S = 3
 #: Seconds between the sweeps that return crashed workers' messages (Dramatiq's own sweep is 1 in 1000 calls).
-DEAD_WORKER_SWEEP_INTERVAL_S = 15
+DEAD_WORKER_SWEEP_INTERVAL_S = 5
 #: Seconds an idempotency mark of a finished job is kept in Redis.
 IDEMPOTENCY_MARK_TTL_S = 7 * 24 * 3600

@@ -239,7 +239,7 @@ def list_dead_letters(session: Session, where: DeadLetterFilter, *, limit: int =
 
 def requeue(session: Session, where: DeadLetterFilter, *, who: str) -> list[tuple[int, str]]:
     """Send a fresh copy of each matching dead letter; returns (dead letter id, new message id) pairs."""
-    from app.publishing import publish
+    from app.transport.publish import publish
 
     rows = list(session.scalars(where.apply(select(DeadLetter)).with_for_update()))
     if any(row.raw_payload is not None for row in rows):

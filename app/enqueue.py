@@ -104,7 +104,7 @@ def many(jobs: Iterable[PreparedJob], *, session: Session | None = None) -> list
 
         stage(session, [(p.message, p.delay_ms) for p in batch])
     else:
-        from app.publishing import publish
+        from app.transport.publish import publish
 
         publish([(p.message, p.delay_ms) for p in batch])
     return [p.ref for p in batch]

@@ -54,7 +54,7 @@ class QueueCollector(Collector):
         self.queues = tuple(queues)
 
     def collect(self) -> Iterable[Metric]:
-        from app.queue_stats import queue_stats
+        from app.transport import queue_stats
 
         size = GaugeMetricFamily(
             "worker_queue_size", "Messages per queue and state", labels=["queue", "state"]

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import OutboxEntry
 from app.db.types import utcnow
-from app.publishing import Outgoing, publish
+from app.transport.publish import Outgoing, publish
 
 
 def stage(session: Session, outgoing: Sequence[Outgoing]) -> None:

@@ -1,9 +1,15 @@
 """``jobs worker QUEUE``: one worker group = Dramatiq's process group + a small /metrics and /health server.
 
-The Dramatiq CLI forks the worker processes; this parent process prepares a clean Prometheus multiprocess
-directory for them (it must exist before any child imports prometheus_client), serves every child's metrics
-aggregated with the queue gauges read from Redis, and forwards SIGTERM/SIGINT so that the group stops
+The Dramatiq CLI forks the worker processes; this parent process (the launcher) prepares a clean Prometheus
+multiprocess directory for them (it must exist before any child imports prometheus_client), serves every child's
+metrics aggregated with the queue gauges read from Redis, and forwards SIGTERM/SIGINT so that the group stops
 gracefully: running jobs get ``--shutdown-timeout`` seconds to finish, then whatever is left is requeued.
+
+The group dies with any of its processes (docs/architecture.md "Process supervision"): Dramatiq's main process
+gets SIGTERM when the launcher dies (:mod:`app.worker_main`), each worker process when the main process dies
+(:mod:`app.worker_boot`), and Dramatiq's main process stops the group when a worker process dies. The launcher
+adopts the workers of a main process that died (a child subreaper) and exits only once they have stopped, so a
+supervisor never restarts a group while the old one still runs unseen.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +32,12 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from app.constants import WORKER_DEFAULTS, WORKER_HTTP_PORTS
+from app.parent_death import LAUNCHER_PID_ENV, become_subreaper, child_pids
 
 logger = logging.getLogger(__name__)
+
+#: Seconds beyond the shutdown timeout that adopted worker processes get to stop before they are killed.
+ORPHAN_GRACE_S = 10
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class WorkerGroup:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "dramatiq", "app.broker", *self.modules,
+            sys.executable, "-m", "app.worker_main", "app.worker_boot", *self.modules,
             "--queues", self.queue,
             "--processes", str(self.processes),
             "--threads", str(self.threads),
@@ -81,8 +92,8 @@ def prepare_multiproc_dir(queue: str, configured: Path | None) -> Path:
 
 def health_ok(queue: str) -> bool:
     """A live worker of ``queue`` on this host has refreshed its heartbeat key within its TTL."""
-    from app.middleware.worker_lifecycle import live_heartbeat_keys
     from app.redis_client import get_redis
+    from app.transport.registry import live_heartbeat_keys
 
     return bool(live_heartbeat_keys(get_redis(), queue, socket.gethostname()))
 
@@ -127,14 +138,56 @@ def serve_metrics(queue: str, port: int) -> _ThreadingWSGIServer:
     return server
 
 
+def reap_orphans(grace_s: float) -> None:
+    """Wait up to ``grace_s`` for the processes this launcher adopted, then SIGKILL and reap what is left.
+
+    They are the worker processes of a Dramatiq main process that died: the kernel sent them SIGTERM, so they
+    finish their running jobs within the shutdown timeout and requeue the rest.
+    """
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    for pid in child_pids(os.getpid()):
+        logger.warning("worker process outlived the shutdown timeout; killing it", extra={"pid": pid})
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+
+
+def wait_for_main(child: subprocess.Popen[bytes]) -> int:
+    """Wait for Dramatiq's main process, reaping any adopted orphan that exits meanwhile; its exit code."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child.pid:
+            child.returncode = os.waitstatus_to_exitcode(status)
+            return child.returncode
+
+
 def run(group: WorkerGroup, *, multiproc_dir: Path | None = None) -> int:
-    """Run the group until it stops; returns its exit code."""
+    """Run the group until it stops and none of its processes is left; returns its exit code."""
     directory = prepare_multiproc_dir(group.queue, multiproc_dir)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    adopting = become_subreaper()
     server = serve_metrics(group.queue, group.http_port) if group.http_port else None
     # A session of its own: a signal sent to this process's group (Ctrl-C in a terminal, a supervisor) reaches
     # only this process, which forwards it once. Dramatiq's worker processes treat a second SIGTERM as "kill now".
-    child = subprocess.Popen(group.command(), start_new_session=True)
+    # The launcher's pid lets Dramatiq's main process tie itself to this one (app.worker_main).
+    env = {**os.environ, LAUNCHER_PID_ENV: str(os.getpid())}
+    child = subprocess.Popen(group.command(), start_new_session=True, env=env)
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
@@ -142,7 +195,10 @@ def run(group: WorkerGroup, *, multiproc_dir: Path | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
     try:
-        return child.wait()
+        code = wait_for_main(child) if adopting else child.wait()
+        if adopting:
+            reap_orphans(group.shutdown_timeout_s + ORPHAN_GRACE_S)
+        return code
     finally:
         if server is not None:
             server.shutdown()

@@ -6,7 +6,7 @@
    log. Target ratio >= 0.7. Also shown: the bare script with the SDK client as the platform sets it up
    (kept-alive connections), which isolates the platform's own overhead. Rounds alternate the sides; each side
    warms up untimed first and its best round counts; the median of the per-round ratios is printed too. Then a short profile of where an email's CPU goes.
-2. Fan-out: ``dispatch_weekly_summaries`` over ~100,000 users against ``app.publishing.publish`` of as many
+2. Fan-out: ``dispatch_weekly_summaries`` over ~100,000 users against ``app.transport.publish.publish`` of as many
    prepared messages (same batch size), alternating rounds, best of each. Target ratio >= 0.5.
 
 The SendGrid simulator runs in its own process on loopback. Redis database 14 and a PostgreSQL schema of its
@@ -337,7 +337,7 @@ def fan_out(rounds: int) -> None:
     """Alternating rounds of the dispatcher and of the raw publish of the same messages; best of each kept."""
     from app import enqueue
     from app.email.dispatch import BATCH_SIZE, dispatch_weekly_summaries
-    from app.publishing import publish
+    from app.transport.publish import publish
 
     client = redis_client()
     best_dispatch = best_publish = float("inf")

@@ -107,7 +107,7 @@ def _drop_schema(schema: str | None) -> None:
 def _enqueue(count: int) -> None:
     from dramatiq import Message
 
-    from app.publishing import publish
+    from app.transport.publish import publish
 
     batch = 2_000
     for start in range(0, count, batch):

@@ -1,17 +1,15 @@
 """What the admin reads from Redis and the database: small functions, no web types, no actor imports.
 
-Queue numbers cost O(1) Redis commands per queue (``app.queue_stats``) plus two grouped SQL queries for all
+Queue numbers cost O(1) Redis commands per queue (``app.transport.queue_stats``) plus two grouped SQL queries for all
 queues together; workers come from the ``jobs:heartbeat:<queue>:<host>:<pid>`` keys the workers refresh.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import redis
 from sqlalchemy import func, select, text
@@ -21,8 +19,8 @@ from app.db.models import DeadLetter, JobRun
 from app.db.session import get_engine
 from app.db.types import utcnow
 from app.dead_letters import DeadLetterFilter
-from app.middleware.worker_lifecycle import live_heartbeat_keys
-from app.queue_stats import queue_stats
+from app.transport import WorkerInfo as WorkerInfo  # the type list_workers returns, for the API schemas
+from app.transport import live_workers, queue_stats
 
 logger = logging.getLogger(__name__)
 
@@ -49,84 +47,9 @@ def check_database() -> None:
 # --------------------------------------------------------------------------------------------- workers
 
 
-@dataclass(frozen=True)
-class WorkerInfo:
-    """One worker process, merged from its per-queue heartbeat keys."""
-
-    host: str
-    pid: int
-    queues: tuple[str, ...]
-    threads: int
-    started: float | None
-    expires_in_s: int | None
-
-    @property
-    def uptime_s(self) -> float | None:
-        return max(0.0, utcnow().timestamp() - self.started) if self.started else None
-
-
 def list_workers(client: redis.Redis[bytes]) -> list[WorkerInfo]:
-    """Live workers (heartbeat keys expire after their TTL), sorted by host and pid.
-
-    The worker registry names the live heartbeat keys (no keyspace SCAN); values and TTLs come back in one
-    pipeline.
-    """
-    keys = sorted(live_heartbeat_keys(client))
-    if not keys:
-        return []
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.get(key)
-        pipe.ttl(key)
-    results = pipe.execute()
-    merged: dict[tuple[str, int], WorkerInfo] = {}
-    for key, body, ttl in zip(keys, results[0::2], results[1::2], strict=True):
-        info = _parse_heartbeat(key, body, ttl)
-        if info is None:
-            continue
-        ident = (info.host, info.pid)
-        if ident in merged:
-            before = merged[ident]
-            info = WorkerInfo(
-                info.host,
-                info.pid,
-                tuple(sorted({*before.queues, *info.queues})),
-                max(before.threads, info.threads),
-                info.started or before.started,
-                _soonest(before.expires_in_s, info.expires_in_s),
-            )
-        merged[ident] = info
-    return sorted(merged.values(), key=lambda w: (w.host, w.pid))
-
-
-def _soonest(a: int | None, b: int | None) -> int | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _parse_heartbeat(key: bytes | str, body: bytes | None, ttl: int) -> WorkerInfo | None:
-    """A heartbeat's JSON, or the key's own parts when the JSON is missing or malformed."""
-    name = key.decode() if isinstance(key, bytes) else key
-    parts = name.split(":")  # jobs:heartbeat:<queue>:<host>:<pid>
-    if len(parts) < 5 or body is None:
-        return None
-    queue, host, pid = parts[2], ":".join(parts[3:-1]), parts[-1]
-    try:
-        data: dict[str, Any] = json.loads(body)
-    except ValueError:
-        logger.warning("malformed worker heartbeat", extra={"key": name})
-        data = {}
-    try:
-        return WorkerInfo(
-            host=str(data.get("host") or host),
-            pid=int(data.get("pid") or pid),
-            queues=tuple(sorted({queue, *(str(q) for q in data.get("queues") or ())})),
-            threads=int(data.get("threads") or 0),
-            started=float(data["started"]) if data.get("started") else None,
-            expires_in_s=ttl if ttl >= 0 else None,
-        )
-    except (TypeError, ValueError):
-        logger.warning("malformed worker heartbeat", extra={"key": name})
-        return None
+    """Live workers, sorted by host and pid (from the transport's worker registry)."""
+    return live_workers(client)
 
 
 # ---------------------------------------------------------------------------------------------- queues

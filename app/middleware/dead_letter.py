@@ -3,7 +3,7 @@
 Dramatiq moves a failed message to its XQ on ``nack``; here, right after, the archive row is written and the
 XQ copy dropped. When the database is unreachable the XQ copy is kept and enriched with the error, so that
 ``jobs dlq sync`` imports a complete record later. Undecodable payloads never reach this point: the broker's
-consumer (:mod:`app.redis_broker`) archives them through :func:`archive_undecodable`.
+consumer (:mod:`app.transport.consumer`) archives them through :func:`archive_undecodable`.
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ class RetryPolicy(Middleware):
             message.options["deferrals"] = int(message.options.get("deferrals", 0)) + 1
         message.options["traceback"] = "".join(traceback.format_exception(exception, limit=-10))[-4000:]
         try:
-            broker.enqueue(message._message, delay=decision.delay_ms)
+            # The proxy forwards to Message.copy(): the message with the options updated above, as a Message.
+            broker.enqueue(message.copy(), delay=decision.delay_ms)
         except (redis.RedisError, BrokerError):
             logger.exception("could not schedule the retry; dead-lettering instead")
             message.options["dead_reason"] = "retry_enqueue_failed"

@@ -9,3 +9,16 @@ RabbitMQ implementation would sit beside the Redis one behind the same names.
 """
 
 from __future__ import annotations
+
+from app.transport.registry import WorkerInfo, live_workers
+from app.transport.stats import QueueStats, queue_stats
+from app.transport.workers import current_worker_id, worker_is_alive
+
+__all__ = [
+    "QueueStats",
+    "WorkerInfo",
+    "current_worker_id",
+    "live_workers",
+    "queue_stats",
+    "worker_is_alive",
+]

@@ -44,3 +44,12 @@ def live_worker_ids(client: redis.Redis[bytes] | None = None) -> list[str]:
         HEARTBEATS_KEY, now_ms - DRAMATIQ_HEARTBEAT_TIMEOUT_MS, "+inf"
     )
     return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+
+def beat(broker: RedisBroker) -> None:
+    """Record a Dramatiq heartbeat for ``broker``'s worker id now.
+
+    Dramatiq heartbeats only inside its dispatch script, i.e. when a consumer fetches; a worker whose threads
+    are all busy with long jobs fetches nothing and would look dead after the heartbeat timeout.
+    """
+    broker.client.zadd(f"{broker.namespace}:__heartbeats__", {broker.broker_id: int(time.time() * 1000)})

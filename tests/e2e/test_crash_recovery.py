@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
-from app.publishing import publish
+from app.transport.publish import publish
 from tests.support.worker import ROOT, WorkerProcess, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -22,7 +22,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import enqueue
-from app.publishing import publish
+from app.transport.publish import publish
 from tests.support.worker import ROOT, WorkerProcess, wait_for
 
 pytestmark = pytest.mark.e2e

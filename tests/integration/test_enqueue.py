@@ -13,11 +13,12 @@ import redis
 from dramatiq import Message
 from sqlalchemy import func, select
 
-from app import enqueue, redis_broker
+from app import enqueue
 from app.db.models import OutboxEntry
 from app.db.session import session_scope
 from app.outbox import relay_once
-from app.publishing import publish
+from app.transport import redis_broker
+from app.transport.publish import publish
 from tests.support.worker import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration

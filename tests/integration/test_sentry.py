@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
-from app.publishing import publish
+from app.transport.publish import publish
 from app.testing.sentry_server import SentryServer, parse_envelope
 from tests.support.worker import WorkerProcess, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import enqueue
-from app.middleware.worker_lifecycle import WORKERS_KEY
+from app.transport.registry import WORKERS_KEY
 from tests.integration.admin.conftest import VIEWER, add_dead_letter, add_job_run
 
 pytestmark = pytest.mark.integration

@@ -1,8 +1,10 @@
-"""Putting messages on Redis without importing any actor: what the enqueue helpers and requeues use.
+"""Putting messages on the broker without importing any actor: what the enqueue helpers and requeues use.
 
 Inside a worker the process's full broker (``app.broker``) is reused; elsewhere (the web app, the CLI) a bare
-broker without middleware is built once. Batches go through one pipelined round trip by calling Dramatiq's own
-``dispatch`` Lua script on a pipeline, so the Redis layout stays exactly Dramatiq's.
+broker without middleware is built once. On Redis a batch goes through one pipelined round trip of Dramatiq's
+own ``dispatch`` script (:func:`app.transport.dispatch.dispatch_pipelined`), so the Redis layout stays exactly
+Dramatiq's; each message gets what ``RedisBroker.enqueue`` gives it (a fresh redis id, and an eta on the delay
+queue when delayed).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 import dramatiq
 import dramatiq.broker
 from dramatiq import Message
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis, dq_name
 
-from app.constants import DRAMATIQ_HEARTBEAT_TIMEOUT_MS, DRAMATIQ_NAMESPACE
+from app.transport.dispatch import dispatch_pipelined
 
 #: A message and its delay in milliseconds (None: ready now).
 Outgoing = tuple[Message[Any], int | None]
@@ -29,11 +32,9 @@ def _bare_broker(url: str) -> dramatiq.Broker:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         return RabbitmqBroker(url=url, middleware=[])
-    from app.redis_broker import PlatformRedisBroker
+    from app.transport.redis_broker import build_redis_broker
 
-    return PlatformRedisBroker(
-        url=url, middleware=[], namespace=DRAMATIQ_NAMESPACE, heartbeat_timeout=DRAMATIQ_HEARTBEAT_TIMEOUT_MS
-    )
+    return build_redis_broker(url)
 
 
 def get_publisher() -> dramatiq.Broker:
@@ -49,18 +50,12 @@ def get_publisher() -> dramatiq.Broker:
 def publish(outgoing: Sequence[Outgoing], broker: dramatiq.Broker | None = None) -> list[Message[Any]]:
     """Send every message; on Redis in one pipelined round trip. Returns the messages as stored."""
     broker = broker or get_publisher()
-    from dramatiq.brokers.redis import RedisBroker
-
     if not isinstance(broker, RedisBroker) or len(outgoing) == 1:
         return [broker.enqueue(message, delay=delay) for message, delay in outgoing]
     return _pipelined(broker, outgoing)
 
 
-def _pipelined(
-    broker: dramatiq.brokers.redis.RedisBroker, outgoing: Sequence[Outgoing]
-) -> list[Message[Any]]:
-    from app.redis_broker import dispatch_pipelined
-
+def _pipelined(broker: RedisBroker, outgoing: Sequence[Outgoing]) -> list[Message[Any]]:
     sent: list[Message[Any]] = []
     calls: list[tuple[str, list[object]]] = []
     for message, delay in outgoing:

@@ -1,6 +1,7 @@
-"""Queue statistics from Dramatiq's Redis layout at O(1) commands per queue (DRAMATIQ-NOTES.md).
+"""Queue statistics from Dramatiq's Redis layout at O(1) commands per queue (docs/dramatiq.md "Redis layout").
 
-In-progress costs one SCARD per live worker; everything else is LLEN/ZCARD/LINDEX/HGET, pipelined.
+In-progress costs one SCARD per live worker (its acks sets); everything else is LLEN/HLEN/ZCARD/LINDEX/HGET,
+pipelined.
 """
 
 from __future__ import annotations
@@ -12,28 +13,27 @@ from dataclasses import dataclass
 
 import redis
 
-from app.constants import DRAMATIQ_HEARTBEAT_TIMEOUT_MS
 from app.redis_client import dramatiq_key, get_redis
+from app.transport.workers import live_worker_ids
 
 
 @dataclass(frozen=True)
 class QueueStats:
     queue: str
+    #: On the queue, ready to be fetched.
     ready: int
+    #: Delayed (retries, ``delay=``) and not yet due, including those a worker holds until their eta.
     delayed: int
+    #: Fetched by a live worker and not acked yet.
     in_progress: int
+    #: In Dramatiq's dead-letter set (XQ), not yet imported into the archive.
     dead: int
+    #: Age of the oldest ready message (0 when the queue is empty).
     oldest_age_seconds: float
 
 
-def live_worker_ids(client: redis.Redis[bytes]) -> list[str]:
-    """Dramatiq broker ids with a heartbeat younger than the heartbeat timeout."""
-    now_ms = time.time() * 1000
-    ids = client.zrangebyscore(dramatiq_key("__heartbeats__"), now_ms - DRAMATIQ_HEARTBEAT_TIMEOUT_MS, "+inf")
-    return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
-
-
 def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None) -> list[QueueStats]:
+    """One :class:`QueueStats` per queue, in the order given, from two pipelined round trips."""
     client = client or get_redis()
     names = list(queues)
     workers = live_worker_ids(client)
@@ -46,7 +46,6 @@ def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None)
         for worker in workers:
             pipe.scard(dramatiq_key(f"__acks__.{worker}.{q}"))
     results = pipe.execute()
-    stats: list[QueueStats] = []
     oldest_ids: dict[str, bytes] = {}
     pos = 0
     raw: list[tuple[str, int, int, int, int]] = []
@@ -64,9 +63,10 @@ def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None)
             pipe.hget(dramatiq_key(f"{q}.msgs"), message_id)
         bodies = dict(zip(oldest_ids, pipe.execute(), strict=True))
     now_ms = time.time() * 1000
-    for q, ready, delayed, dead, in_progress in raw:
-        stats.append(QueueStats(q, ready, delayed, in_progress, dead, _age_seconds(bodies.get(q), now_ms)))
-    return stats
+    return [
+        QueueStats(q, ready, delayed, in_progress, dead, _age_seconds(bodies.get(q), now_ms))
+        for q, ready, delayed, dead, in_progress in raw
+    ]
 
 
 def _age_seconds(body: bytes | None, now_ms: float) -> float:
