@@ -27,6 +27,10 @@ class RateLimited(RetryableError):
         self.retry_after = max(0.0, float(retry_after))
 
 
+class DatabaseBusy(RetryableError):
+    """Every database connection of this process stayed in use for the pool timeout: retried with backoff."""
+
+
 class PermanentError(JobError):
     """A failure that will not go away by retrying (4xx, missing record): dead-lettered at once."""
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://localhost:6379/0"
     broker_url: str | None = None
     database_url: str = f"sqlite:///{PROJECT_ROOT / 'var' / 'jobs.db'}"
+    #: Connections per process, whatever its thread count (docs/email.md "Connections"); no overflow.
+    database_pool_size: int = Field(default=5, ge=1)
+    #: How long a step waits for a free connection before failing with a retryable error.
+    database_pool_timeout_s: float = Field(default=10.0, gt=0)
 
     email_backend: Literal["sendgrid", "smtp", "file", "console"] = "file"
     email_from: str = "noreply@localhost"
@@ -171,14 +175,14 @@ def _describe(err: ValidationError) -> str:
     """One line naming every bad variable but never its value (it may be a secret)."""
     parts = []
     for item in err.errors(include_input=False, include_url=False):
-        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
-        message = str(item["msg"]).removeprefix("Value error, ")
-        parts.append(f"{name}: {message}")
-    return "invalid setting " + "; ".join(parts)
         cause = item.get("ctx", {}).get("error")
         if isinstance(cause, SettingProblems):
             parts += [f"{name}: {message}" for name, message in cause.problems]
             continue
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{name}: {message}")
+    return "invalid setting " + "; ".join(parts)
 
 
 def load_settings() -> Settings:

@@ -129,6 +129,8 @@ class EmailLog(Base):
     status: Mapped[str] = mapped_column(String(16))  # claimed, sent, skipped, failed
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     message_id: Mapped[str | None] = mapped_column(String(64))
+    #: The Dramatiq worker (broker id) holding the claim; None outside a worker. Its death frees the claim.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     claimed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

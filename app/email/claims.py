@@ -1,44 +1,49 @@
 """Exactly-once bookkeeping in ``email_log``: claim a key before sending, mark it sent after.
 
 A key's row moves ``claimed → sent`` (or ``skipped``, or ``failed``). Claiming is one INSERT that loses to any
-existing row; a loser may take the row over only when it is ``failed`` or its lease has run out (its sender
-died), and does so with one conditional UPDATE, so two workers can never both hold a live claim on PostgreSQL
-or SQLite. Every step commits at once: a claim must be durable before the email leaves.
+existing row; a loser may take the row over when it is ``failed``, when its lease has run out, or when the
+Dramatiq worker that holds it (``claimed_by``) is known to be dead (its heartbeat is gone). Each take-over is
+one conditional UPDATE, so two senders can never both hold a live claim, on PostgreSQL or SQLite. A claim must
+be committed before the email leaves.
 
-The lease outlives any live sender (the longest email actor's time limit is 2 minutes), so only a dead process's
-claim is ever taken over: that is the one duplicate left (docs/email.md, "the open window").
+A live claim of a living sender is waited for without spending a retry: :class:`ClaimHeld` is a
+:class:`~app.errors.RateLimited` whose ``retry_after`` is the end of the lease. The lease outlives any live
+sender (the longest email actor's time limit is 2 minutes). What is left is docs/email.md, "The open window".
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import functools
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, exists, literal, or_, select, update
+import redis
+from sqlalchemy import ColumnElement, Table, and_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 
-from app.db.direct import DirectStatement
-from app.db.models import EmailLog, User
-from app.db.session import autocommit_scope
+from app.db.models import EmailLog
+from app.db.session import transaction
 from app.db.types import utcnow
-from app.errors import RetryableError
+from app.errors import RateLimited
+from app.transport.workers import worker_is_alive
 
 logger = logging.getLogger(__name__)
 
 #: How long a claim protects a send in progress; longer than any email actor's time limit.
 CLAIM_LEASE = dt.timedelta(minutes=3)
+#: Added to the time left on a held claim's lease before its waiter tries again (clocks, commit latency).
+LEASE_MARGIN_S = 1.0
 #: Width of ``email_log.skip_reason`` (also used for the reason of a permanent failure).
 REASON_WIDTH = 64
 
 CLAIMED, SENT, SKIPPED, FAILED = "claimed", "sent", "skipped", "failed"
+
+_TABLE: Table = EmailLog.__table__  # type: ignore[assignment]
 
 
 class ClaimResult(enum.Enum):
@@ -48,8 +53,8 @@ class ClaimResult(enum.Enum):
     DONE = "done"
 
 
-class ClaimHeld(RetryableError):
-    """Another worker is sending this email now; try again after a while."""
+class ClaimHeld(RateLimited):
+    """Another living sender holds this email's claim: try again when its lease ends (no attempt spent)."""
 
 
 @dataclass(frozen=True)
@@ -59,109 +64,90 @@ class ClaimRequest:
     user_id: int | None
     recipient: str | None
     message_id: str | None = None
+    #: The Dramatiq worker (broker id) claiming; None outside a worker (then only the lease frees the claim).
+    worker_id: str | None = None
 
 
 @contextmanager
-def _connection(session: Session | None) -> Iterator[Connection]:
-    """The caller's session when given (it commits), else an autocommit one: each statement here is a single
-    atomic write that needs no transaction around it.
-
-    Statements run on the Connection (Core), not through the ORM session: these are plain single-row writes,
-    and the ORM's bulk-update bookkeeping roughly doubles their CPU cost.
-    """
-    if session is not None:
-        yield session.connection()
+def _connection(connection: Connection | None) -> Iterator[Connection]:
+    """The caller's connection (its transaction commits the statements), else a transaction of our own."""
+    if connection is not None:
+        yield connection
         return
-    with autocommit_scope() as own:
-        yield own.connection()
+    with transaction() as own:
+        yield own
 
 
 def claim(
-    request: ClaimRequest, *, lease: dt.timedelta = CLAIM_LEASE, session: Session | None = None
+    request: ClaimRequest,
+    *,
+    lease: dt.timedelta = CLAIM_LEASE,
+    connection: Connection | None = None,
+    is_alive: Callable[[str], bool] = worker_is_alive,
 ) -> ClaimResult:
-    """Claim ``request.key``; :class:`ClaimHeld` when a live claim of another sender holds it.
+    """Claim ``request.key``; :class:`ClaimHeld` when a live claim of another living sender holds it.
 
-    With ``session`` the claim joins the caller's transaction, which must commit before the email is sent.
+    With ``connection`` the claim joins the caller's transaction, which must commit before the email is sent.
     """
     now = utcnow()
-    with _connection(session) as connection:
-        values = _row_values(request, status=CLAIMED, lease_expires_at=now + lease, now=now)
-        if _insert_if_absent(connection, values):
+    values = _row_values(request, status=CLAIMED, lease_expires_at=now + lease, now=now)
+    with _connection(connection) as conn:
+        if _insert_if_absent(conn, values) or _take_over(conn, request.key, values, _lapsed(now)):
             return ClaimResult.CLAIMED
-        if _take_over(connection, request, now=now, values={**values, "attempts": True}):
+        row = conn.execute(
+            select(_TABLE.c.status, _TABLE.c.claimed_by, _TABLE.c.lease_expires_at).where(
+                _TABLE.c.idempotency_key == request.key
+            )
+        ).one()
+        if row.status in (SENT, SKIPPED):
+            return ClaimResult.DONE
+        dead = _dead_holder(row.claimed_by, request, is_alive)
+        if dead is not None and _take_over(conn, request.key, values, _held_by(dead)):
             logger.info(
-                "email claim taken over", extra={"idempotency_key": request.key, "kind": request.kind}
+                "email claim of a dead worker taken over",
+                extra={"idempotency_key": request.key, "kind": request.kind, "dead_worker": dead},
             )
             return ClaimResult.CLAIMED
-        status = connection.scalar(select(EmailLog.status).where(EmailLog.idempotency_key == request.key))
-    if status in (SENT, SKIPPED):
-        return ClaimResult.DONE
-    raise ClaimHeld(f"email {request.key} is being sent by another worker")
+    wait = (row.lease_expires_at - now).total_seconds() if row.lease_expires_at is not None else 0.0
+    raise ClaimHeld(max(wait, 0.0) + LEASE_MARGIN_S, f"email {request.key} is being sent by another worker")
 
 
-def claim_with_user(
-    request: ClaimRequest, *, load: Select[Any], session: Session, lease: dt.timedelta = CLAIM_LEASE
-) -> tuple[Mapping[str, Any] | None, bool]:
-    """Claim ``request.key`` for the user ``request.user_id`` and read that user with ``load`` (a select taking a
-    ``user_id`` parameter): one statement on PostgreSQL, a data-modifying CTE; two on SQLite.
-
-    Returns the user's row (None when there is no such user: then nothing is claimed either) and whether this
-    call inserted a fresh claim; the claim names the user's address as recipient, as :func:`claim` does. An
-    existing row for the key (sent, skipped, held, lapsed or failed) is left alone and False returned: the
-    caller then goes through :func:`claim` or :func:`record_skip`, which decide what that row means.
-    """
-    now = utcnow()
-    parameters = {
-        "c_key": request.key,
-        "c_kind": request.kind,
-        "c_message_id": request.message_id,
-        "c_now": now,
-        "c_lease": now + lease,
-        "user_id": request.user_id,
-    }
-    with _connection(session) as connection:
-        if connection.dialect.name == "postgresql":
-            values = _claim_and_load_statement(load).first(connection, parameters)
-            if values is None:
-                return None, False
-            return values, bool(values.pop("claimed"))
-        claimed = connection.execute(_claim_from_user_statement("sqlite"), parameters).first() is not None
-        user = connection.execute(load, {"user_id": request.user_id}).first()
-        return (None if user is None else dict(user._mapping)), claimed
+def _dead_holder(holder: str | None, request: ClaimRequest, is_alive: Callable[[str], bool]) -> str | None:
+    """The holder of a live claim when it is another worker known to be dead. A claim taken outside a worker
+    names none, and when Redis cannot say, the holder counts as alive: waiting is safe, a wrong take-over not."""
+    if holder is None or holder == request.worker_id:
+        return None
+    try:
+        return None if is_alive(holder) else holder
+    except redis.RedisError:
+        logger.warning("could not check a claim holder's heartbeat", extra={"worker_id": holder})
+        return None
 
 
-def settle_as_skipped(key: str, reason: str, *, session: Session) -> None:
-    """A claim taken by :func:`claim_with_user` whose content turned out to have nothing to send (an opted-out
-    user, a reminder without news) becomes ``skipped`` with the reason, as :func:`record_skip` would record it."""
-    with _connection(session) as connection:
-        connection.execute(
-            update(_TABLE)
-            .where(_TABLE.c.idempotency_key == key, _TABLE.c.status == CLAIMED)
-            .values(status=SKIPPED, skip_reason=reason[:REASON_WIDTH], lease_expires_at=None)
-        )
-
-
-def record_skip(request: ClaimRequest, reason: str, *, session: Session | None = None) -> bool:
+def record_skip(request: ClaimRequest, reason: str, *, connection: Connection | None = None) -> bool:
     """Record that the email is not sent and why; False when the key was already sent or is being sent."""
     now = utcnow()
     values = _row_values(request, status=SKIPPED, lease_expires_at=None, now=now)
     values["skip_reason"] = reason[:REASON_WIDTH]
-    with _connection(session) as connection:
-        return _insert_if_absent(connection, values) or _take_over(
-            connection, request, now=now, values=values
+    with _connection(connection) as conn:
+        return _insert_if_absent(conn, values) or _take_over(
+            conn, request.key, values, _lapsed(now), count_attempt=False
         )
 
 
-def mark_sent(key: str, provider_message_id: str | None, *, session: Session | None = None) -> None:
-    """The email left: nothing will send it again. Runs in ``session`` when given (to commit with it)."""
-    with _connection(session) as connection:
-        _MARK_SENT.execute(
-            connection,
-            {
-                "b_key": key,
-                "b_provider_id": (provider_message_id or None) and provider_message_id[:128],
-                "b_now": utcnow(),
-            },
+def mark_sent(key: str, provider_message_id: str | None, *, connection: Connection | None = None) -> None:
+    """The email left: nothing will send it again. Joins ``connection``'s transaction when given."""
+    with _connection(connection) as conn:
+        conn.execute(
+            update(_TABLE)
+            .where(_TABLE.c.idempotency_key == key)
+            .values(
+                status=SENT,
+                provider_message_id=(provider_message_id or None) and provider_message_id[:128],
+                sent_at=utcnow(),
+                lease_expires_at=None,
+                skip_reason=None,
+            )
         )
 
 
@@ -170,15 +156,15 @@ def release(key: str, *, failed_reason: str | None = None) -> None:
     values: dict[str, object] = {"lease_expires_at": utcnow()}
     if failed_reason is not None:
         values.update(status=FAILED, skip_reason=failed_reason[:REASON_WIDTH])
-    with _connection(None) as connection:
-        connection.execute(
+    with transaction() as conn:
+        conn.execute(
             update(_TABLE).where(_TABLE.c.idempotency_key == key, _TABLE.c.status == CLAIMED).values(**values)
         )
 
 
 def _row_values(
     request: ClaimRequest, *, status: str, lease_expires_at: dt.datetime | None, now: dt.datetime
-) -> dict[str, object]:
+) -> dict[str, Any]:
     return {
         "idempotency_key": request.key,
         "kind": request.kind,
@@ -186,106 +172,55 @@ def _row_values(
         "recipient": request.recipient,
         "status": status,
         "message_id": request.message_id,
+        "claimed_by": request.worker_id,
         "claimed_at": now,
         "lease_expires_at": lease_expires_at,
     }
 
 
-# Statements are built once, on the Table (not the ORM class), and executed with parameters: building an
-# ORM-enabled statement per call, with its cache key, cost more CPU than the database round trip itself.
-_TABLE: Table = EmailLog.__table__  # type: ignore[assignment]
-_USERS: Table = User.__table__  # type: ignore[assignment]
-
-#: Run on the driver's cursor on PostgreSQL (app/db/direct.py): it and the claim are the statements of every email.
-_MARK_SENT = DirectStatement(
-    update(_TABLE)
-    .where(_TABLE.c.idempotency_key == bindparam("b_key"))
-    .values(
-        status=SENT,
-        provider_message_id=bindparam("b_provider_id"),
-        sent_at=bindparam("b_now"),
-        lease_expires_at=None,
-        skip_reason=None,
-    )
-)
-
-
-@functools.cache
-def _insert_statement(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+def _insert_if_absent(connection: Connection, values: dict[str, Any]) -> bool:
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     # RETURNING rather than rowcount: drivers disagree on the rowcount of an INSERT that did nothing.
-    return (
+    statement = (
         insert(_TABLE)
+        .values(attempts=1, **values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
         .returning(_TABLE.c.idempotency_key)
     )
+    return connection.execute(statement).first() is not None
 
 
-@functools.cache
-def _take_over_statement(columns: frozenset[str], count_attempt: bool) -> Any:
-    """Take a row that is failed or whose claim has lapsed: one conditional UPDATE, atomic on both backends."""
-    takeable = or_(
+def _lapsed(now: dt.datetime) -> ColumnElement[bool]:
+    """A row anyone may take: failed, or claimed with a lease that has run out."""
+    return or_(
         _TABLE.c.status == FAILED,
         and_(
             _TABLE.c.status == CLAIMED,
-            or_(_TABLE.c.lease_expires_at.is_(None), _TABLE.c.lease_expires_at <= bindparam("b_now")),
+            or_(_TABLE.c.lease_expires_at.is_(None), _TABLE.c.lease_expires_at <= now),
         ),
     )
-    changes: dict[str, Any] = {name: bindparam(f"v_{name}") for name in sorted(columns)}
-    if count_attempt:
-        changes["attempts"] = _TABLE.c.attempts + 1
-    return (
-        update(_TABLE)
-        .where(_TABLE.c.idempotency_key == bindparam("b_key"), takeable)
-        .values(**changes)
-        .returning(_TABLE.c.idempotency_key)
-    )
 
 
-@functools.cache
-def _claim_from_user_statement(dialect: str) -> Any:
-    """INSERT ... SELECT from the user's row: a user who does not exist gets no claim."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    source = select(
-        bindparam("c_key", type_=_TABLE.c.idempotency_key.type),
-        bindparam("c_kind", type_=_TABLE.c.kind.type),
-        _USERS.c.id,
-        _USERS.c.email,
-        literal(CLAIMED, type_=_TABLE.c.status.type),
-        bindparam("c_message_id", type_=_TABLE.c.message_id.type),
-        literal(1, type_=_TABLE.c.attempts.type),
-        bindparam("c_now", type_=_TABLE.c.claimed_at.type),
-        bindparam("c_lease", type_=_TABLE.c.lease_expires_at.type),
-    ).where(_USERS.c.id == bindparam("user_id"))
-    columns = ["idempotency_key", "kind", "user_id", "recipient", "status", "message_id", "attempts"]
-    return (
-        insert(_TABLE)
-        .from_select([*columns, "claimed_at", "lease_expires_at"], source)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(_TABLE.c.idempotency_key)
-    )
-
-
-@functools.cache
-def _claim_and_load_statement(load: Select[Any]) -> DirectStatement:
-    """``load`` plus a ``claimed`` column, with the claim as a data-modifying CTE: PostgreSQL runs it exactly once,
-    whether or not the outer query reads it, and the outer query reads only what it returned. Run on the driver's
-    cursor (app/db/direct.py)."""
-    fresh = _claim_from_user_statement("postgresql").cte("fresh_claim")
-    return DirectStatement(load.add_columns(exists(select(fresh.c.idempotency_key)).label("claimed")))
-
-
-def _insert_if_absent(connection: Connection, values: dict[str, object]) -> bool:
-    statement = _insert_statement(connection.dialect.name)
-    return connection.execute(statement, {"attempts": 1, **values}).first() is not None
+def _held_by(worker_id: str) -> ColumnElement[bool]:
+    return and_(_TABLE.c.status == CLAIMED, _TABLE.c.claimed_by == worker_id)
 
 
 def _take_over(
-    connection: Connection, request: ClaimRequest, *, now: dt.datetime, values: dict[str, object]
+    connection: Connection,
+    key: str,
+    values: dict[str, Any],
+    takeable: ColumnElement[bool],
+    *,
+    count_attempt: bool = True,
 ) -> bool:
-    changes = {k: v for k, v in values.items() if k not in ("idempotency_key", "attempts")}
-    statement = _take_over_statement(frozenset(changes), "attempts" in values)
-    parameters = {f"v_{k}": v for k, v in changes.items()}
-    return (
-        connection.execute(statement, {**parameters, "b_key": request.key, "b_now": now}).first() is not None
+    """One conditional UPDATE (atomic on both backends): True when the row was ``takeable`` and is now ours."""
+    changes = {name: value for name, value in values.items() if name != "idempotency_key"}
+    if count_attempt:
+        changes["attempts"] = _TABLE.c.attempts + 1
+    statement = (
+        update(_TABLE)
+        .where(_TABLE.c.idempotency_key == key, takeable)
+        .values(**changes)
+        .returning(_TABLE.c.idempotency_key)
     )
+    return connection.execute(statement).first() is not None

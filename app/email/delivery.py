@@ -1,8 +1,14 @@
-"""One email, exactly once: skip or claim, render, send, mark. Every kind goes through :func:`deliver`.
+"""One email, exactly once: build and claim (or skip), send, mark. Every kind goes through :func:`deliver_built`.
 
 The order matters. The claim is committed before the email leaves (so a duplicate message finds it), and the
-mark is committed after (so a retry of a sent email does nothing). A failed send gives the claim back at once:
-``failed`` for a permanent error (a requeue from the dead letters may try again), claimable for a transient one.
+mark is committed after (so a retry of a sent email does nothing). Each database step checks a connection out
+of the pool and gives it back; none is held while the email is on its way to SendGrid (100-600 ms), so a
+worker needs far fewer connections than threads (docs/email.md, "Connections").
+
+A failed send gives the claim back at once: ``failed`` for a permanent error (a requeue from the dead letters may
+try again), claimable for a transient one. A send that succeeded is never sent again by this process because
+the mark failed: the mark is retried in process, and if the database stays away the message itself records
+"sent, provider id" in its options, so its retry only marks (docs/email.md, "A database outage").
 """
 
 from __future__ import annotations
@@ -10,27 +16,45 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from dramatiq.middleware import CurrentMessage
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import metrics
 from app.constants import EMAIL_QUEUE
-from app.db.session import autocommit_scope, session_scope
+from app.db.session import session_scope
 from app.email import claims, links
 from app.email.attachments import load_attachments
 from app.email.backends import EmailBackend, get_backend
-from app.email.content.common import USER_BY_ID, UserRecord, get_user
+from app.email.content.common import UserRecord, get_user
 from app.email.message import OutgoingEmail
 from app.email.recipients import Recipient
 from app.email.rendering import EmailRenderer, get_renderer
-from app.errors import PermanentError
+from app.errors import DatabaseBusy, PermanentError, RateLimited
+from app.transport.workers import current_worker_id
 
 logger = logging.getLogger(__name__)
+
+#: Message option of the emails this message sent but could not mark: idempotency key -> provider id ("" if none).
+SENT_OPTION = "emails_sent"
+#: How long a failed mark is retried in process, within the shortest email actor's time limit (60 s).
+MARK_RETRY_FOR_S = 20.0
+#: First and longest pause between two tries of a failed mark.
+MARK_RETRY_FIRST_S, MARK_RETRY_MAX_S = 0.2, 3.0
+#: When a message that could not mark comes back to mark only.
+MARK_PENDING_RETRY_S = 10.0
+
+#: Errors of a database that is away or out of free connections for now.
+_DATABASE_AWAY = (OperationalError, InterfaceError, DatabaseBusy)
+
+
+class MarkPending(RateLimited):
+    """The email left but could not be marked sent: the message comes back to mark it only (no attempt spent)."""
 
 
 class Outcome(enum.Enum):
@@ -68,32 +92,8 @@ def deliver(
     return deliver_built(lambda _session: job, backend=backend, renderer=renderer, lease=lease)
 
 
-def deliver_built(
-    build: Callable[[Session], EmailJob],
-    *,
-    backend: EmailBackend | None = None,
-    renderer: EmailRenderer | None = None,
-    lease: dt.timedelta = claims.CLAIM_LEASE,
-) -> Outcome:
-    """Build the job, claim (or skip) its key, send, mark: all on one connection, in autocommit.
-
-    The builder's reads, the claim and the mark need no common transaction (each write is one atomic statement
-    and is durable when it returns, so the claim is committed before anything is sent). A BEGIN and a COMMIT
-    round trip per statement, and a connection checkout per step, were a good part of what an email cost
-    besides the HTTP call.
-    """
-    with autocommit_scope() as session:
-        job = build(session)
-        decision = _claim_or_skip(job, session, lease)
-        if decision is not None:
-            _report_not_sent(job, decision)
-            return decision
-        return _send_and_mark(job, session, backend, renderer)
-
-
 def deliver_for_user(
     key: str,
-    kind: str,
     user_id: int,
     build: Callable[[Session, UserRecord], EmailJob],
     *,
@@ -101,54 +101,48 @@ def deliver_for_user(
     renderer: EmailRenderer | None = None,
     lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
-    """:func:`deliver_built` for the kinds whose key follows from the message (welcome, reminder, weekly summary):
-    the claim is taken by the statement that loads the user (:func:`claims.claim_with_user`), before the content
-    is built, and given up (or settled as skipped) if the build fails or finds nothing to send.
+    """:func:`deliver_built` for the kinds keyed by their message (welcome, reminder, weekly summary): loads the
+    user (:class:`PermanentError` when missing) and refuses content built under another key than ``key``, which
+    would be sent under a key the message's enqueue filter does not know."""
 
-    Each database statement of an email costs far more than its SQL in a busy eight-thread worker (a GIL hand-off
-    at every step of the driver); loading the user and claiming in one went from three statements per email to
-    two. A key that already has a row (a duplicate, a live or lapsed claim) takes the general path, whose rules
-    for such rows are unchanged.
-    """
-    request = claims.ClaimRequest(
-        key=key, kind=kind, user_id=user_id, recipient=None, message_id=current_message_id()
-    )
-    with autocommit_scope() as session:
-        row, claimed = claims.claim_with_user(request, load=USER_BY_ID, session=session, lease=lease)
-        if row is None:
-            raise PermanentError(f"user {user_id} does not exist")
-        if claimed:
-            try:
-                job = build(session, UserRecord(**row))
-            except BaseException as err:
-                _give_back(key, err)
-                raise
-            if job.key != key:
-                # A builder out of step with its key function would send under a key nobody claimed.
-                mismatch = PermanentError(f"built {job.key!r} for the claim {key!r}")
-                _give_back(key, mismatch)
-                raise mismatch
-            reason = job.skip_reason or job.recipient.skip_reason(job.kind)
-            if reason is not None:
-                claims.settle_as_skipped(key, reason, session=session)
-                _report_not_sent(job, Outcome.SKIPPED)
-                return Outcome.SKIPPED
-            return _send_and_mark(job, session, backend, renderer)
-    return deliver_built(
-        lambda session: build(session, get_user(session, user_id)),
-        backend=backend,
-        renderer=renderer,
-        lease=lease,
-    )
+    def built(session: Session) -> EmailJob:
+        job = build(session, get_user(session, user_id))
+        if job.key != key:
+            raise PermanentError(f"built {job.key!r} for the key {key!r}")
+        return job
+
+    return deliver_built(built, backend=backend, renderer=renderer, lease=lease)
 
 
-def _send_and_mark(
-    job: EmailJob, session: Session, backend: EmailBackend | None, renderer: EmailRenderer | None
+def deliver_built(
+    build: Callable[[Session], EmailJob],
+    *,
+    backend: EmailBackend | None = None,
+    renderer: EmailRenderer | None = None,
+    lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
+    """Build the job and claim (or skip) its key in one transaction, then send and mark with none open."""
+    with session_scope() as session:
+        job = build(session)
+        sent_earlier = _sent_by_this_message(job.key)
+        decision = None if sent_earlier is not None else _claim_or_skip(job, session, lease)
+    if sent_earlier is not None:
+        # An earlier attempt of this message sent it and could not mark it: mark only.
+        _mark_or_remember(job, sent_earlier or None)
+        _count(job.kind, Outcome.SENT.value)
+        logger.info("email marked sent after an earlier attempt sent it", extra=_fields(job))
+        return Outcome.SENT
+    if decision is not None:
+        _report_not_sent(job, decision)
+        return decision
+    return _send_and_mark(job, backend, renderer)
+
+
+def _send_and_mark(job: EmailJob, backend: EmailBackend | None, renderer: EmailRenderer | None) -> Outcome:
     """This process holds the claim: send, then mark (or give the claim back and re-raise)."""
     chosen = backend or get_backend()
     provider_id = _send(job, chosen, renderer or get_renderer())
-    _mark_sent(job, provider_id, session)
+    _mark_or_remember(job, provider_id)
     _count(job.kind, Outcome.SENT.value)
     logger.info(
         "email sent", extra={**_fields(job), "backend": chosen.name, "provider_message_id": provider_id}
@@ -169,14 +163,64 @@ def _send(job: EmailJob, backend: EmailBackend, renderer: EmailRenderer) -> str 
         raise
 
 
-def _mark_sent(job: EmailJob, provider_id: str | None, session: Session) -> None:
-    """The mark alone is one autocommitted statement; with an ``on_sent`` step both commit together."""
-    if job.on_sent is None:
-        claims.mark_sent(job.key, provider_id, session=session)
-        return
-    with session_scope() as transaction:
-        claims.mark_sent(job.key, provider_id, session=transaction)
-        job.on_sent(transaction)
+def _mark_or_remember(job: EmailJob, provider_id: str | None) -> None:
+    """Mark the sent email, retrying while the database is away for up to :data:`MARK_RETRY_FOR_S`.
+
+    Whatever stops the mark (an outage that lasts, the time limit, any other error), the email has left: the
+    message records it in its options before the error propagates, so its retry marks instead of sending.
+    """
+    deadline = time.monotonic() + MARK_RETRY_FOR_S
+    pause = MARK_RETRY_FIRST_S
+    try:
+        while True:
+            try:
+                _mark(job, provider_id)
+                return
+            except _DATABASE_AWAY as err:
+                if time.monotonic() + pause > deadline:
+                    raise MarkPending(
+                        MARK_PENDING_RETRY_S, f"email {job.key} sent, not yet marked: {type(err).__name__}"
+                    ) from err
+                logger.warning(
+                    "email sent, mark failed; retrying",
+                    extra={**_fields(job), "error_type": type(err).__qualname__, "retry_in_s": pause},
+                )
+                time.sleep(pause)
+                pause = min(pause * 2, MARK_RETRY_MAX_S)
+    except BaseException:
+        remembered = _remember_sent(job.key, provider_id)
+        logger.error(
+            "email sent but not marked",
+            extra={**_fields(job), "provider_message_id": provider_id, "remembered_in_message": remembered},
+        )
+        raise
+
+
+def _mark(job: EmailJob, provider_id: str | None) -> None:
+    """The mark and the job's ``on_sent`` step commit together."""
+    with session_scope() as session:
+        claims.mark_sent(job.key, provider_id, connection=session.connection())
+        if job.on_sent is not None:
+            job.on_sent(session)
+
+
+def _sent_by_this_message(key: str) -> str | None:
+    """The provider id ("" when none) that an earlier attempt of the current message recorded for ``key``."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return None
+    sent: dict[str, str] = message.options.get(SENT_OPTION) or {}
+    return sent.get(key)
+
+
+def _remember_sent(key: str, provider_id: str | None) -> bool:
+    """Record in the current message's options that ``key`` was sent; the retry policy re-enqueues the message
+    with its options. False outside a worker (then the claim lapses with its lease: docs/email.md)."""
+    message = CurrentMessage.get_current_message()
+    if message is None:
+        return False
+    message.options.setdefault(SENT_OPTION, {})[key] = provider_id or ""
+    return True
 
 
 def _report_not_sent(job: EmailJob, decision: Outcome) -> None:
@@ -193,18 +237,22 @@ def _fields(job: EmailJob) -> dict[str, object]:
 
 
 def _claim_or_skip(job: EmailJob, session: Session, lease: dt.timedelta) -> Outcome | None:
-    """SKIPPED or DUPLICATE when nothing is to be sent; None when this process now holds the claim."""
+    """SKIPPED or DUPLICATE when nothing is to be sent; None when this process now holds the claim (committed
+    with ``session``)."""
     request = claims.ClaimRequest(
         key=job.key,
         kind=job.kind,
         user_id=job.recipient.user_id,
         recipient=job.recipient.email,
         message_id=current_message_id(),
+        worker_id=_claiming_worker(),
     )
+    connection = session.connection()
     reason = job.skip_reason or job.recipient.skip_reason(job.kind)
     if reason is not None:
-        return Outcome.SKIPPED if claims.record_skip(request, reason, session=session) else Outcome.DUPLICATE
-    if claims.claim(request, lease=lease, session=session) is claims.ClaimResult.DONE:
+        skipped = claims.record_skip(request, reason, connection=connection)
+        return Outcome.SKIPPED if skipped else Outcome.DUPLICATE
+    if claims.claim(request, lease=lease, connection=connection) is claims.ClaimResult.DONE:
         return Outcome.DUPLICATE
     return None
 
@@ -234,15 +282,20 @@ def compose(job: EmailJob, renderer: EmailRenderer) -> OutgoingEmail:
 
 
 def current_message_id() -> str | None:
-    """The Dramatiq message being processed, as bound into the log context by the JobLog middleware."""
-    value = structlog.contextvars.get_contextvars().get("message_id")
-    return str(value) if value else None
+    """The id of the Dramatiq message being processed (None outside a worker)."""
+    message = CurrentMessage.get_current_message()
+    return None if message is None else str(message.message_id)
+
+
+def _claiming_worker() -> str | None:
+    """The worker a claim names: only a worker running a message heartbeats, so only its death is ever seen."""
+    return current_worker_id() if CurrentMessage.get_current_message() is not None else None
 
 
 def _give_back(key: str, err: BaseException) -> None:
     try:
         claims.release(key, failed_reason=str(err) if isinstance(err, PermanentError) else None)
-    except SQLAlchemyError:
+    except (SQLAlchemyError, DatabaseBusy):
         # The claim then lapses with its lease; the original error is what the retry policy must see.
         logger.warning("could not release an email claim", extra={"idempotency_key": key}, exc_info=True)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from app.db.session import session_scope
-from app.email import kinds
 from app.email.content.proposal import proposal_jobs
 from app.email.content.reminder import reminder_job
 from app.email.content.weekly import weekly_job
@@ -29,13 +28,12 @@ __all__ = [
 
 
 def send_welcome_email(*, user_id: int) -> Outcome:
-    return deliver_for_user(welcome_key(user_id), kinds.WELCOME, user_id, welcome_job)
+    return deliver_for_user(welcome_key(user_id), user_id, welcome_job)
 
 
 def send_opportunity_reminder(*, user_id: int, on: dt.date) -> Outcome:
     return deliver_for_user(
         reminder_key(user_id, on),
-        kinds.REMINDER,
         user_id,
         lambda session, user: reminder_job(session, user, on=on),
     )
@@ -50,7 +48,6 @@ def send_proposal_notification(*, proposal_id: int, event: str, status: str | No
 def send_weekly_summary(*, user_id: int, week: str, attachments: tuple[str, ...] = ()) -> Outcome:
     return deliver_for_user(
         weekly_key(user_id, week),
-        kinds.WEEKLY,
         user_id,
         lambda session, user: weekly_job(session, user, week=week, attachments=attachments),
     )

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+import redis
+from sqlalchemy import select, update
 
 from app.db import migrate
 from app.db.models import EmailLog
-from app.db.session import autocommit_scope, session_scope
+from app.db.session import session_scope
 from app.db.types import utcnow
 from app.email import claims
 from app.email.claims import ClaimHeld, ClaimRequest, ClaimResult
-from app.email.content.common import USER_BY_ID
+from app.errors import RateLimited
+from app.middleware.retry_policy import RetrySettings, decide
 from app.settings import reset_settings
-from tests.integration.email.factories import add_user
+from app.transport.workers import HEARTBEATS_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +96,7 @@ def any_database(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> str:
-    """PostgreSQL (one statement with a data-modifying CTE) and SQLite (two statements, the `make run` default)."""
+    """PostgreSQL (production, tests) and SQLite (the `make run` default)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/jobs.db"
         migrate.upgrade(url)
@@ -102,76 +105,75 @@ def any_database(
     return str(request.param)
 
 
-def user_request(user_id: int) -> ClaimRequest:
-    return ClaimRequest(
-        key=f"welcome:{user_id}", kind="welcome", user_id=user_id, recipient=None, message_id="m-1"
-    )
+def by_worker(worker_id: str | None) -> ClaimRequest:
+    return ClaimRequest(key="welcome:7", kind="welcome", user_id=7, recipient=None, worker_id=worker_id)
 
 
-def test_claim_with_user_claims_once_and_reads_the_user(any_database: str) -> None:
-    user_id = add_user(email="claimed@example.com", name="Claimed")
-    with autocommit_scope() as session:
-        user, claimed = claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
-    assert claimed is True
-    assert user is not None and (user["id"], user["email"], user["name"]) == (
-        user_id,
-        "claimed@example.com",
-        "Claimed",
-    )
-    stored = row(f"welcome:{user_id}")
-    assert (stored.status, stored.recipient, stored.user_id, stored.message_id, stored.attempts) == (
-        "claimed", "claimed@example.com", user_id, "m-1", 1,
-    )  # fmt: skip
-    assert stored.lease_expires_at is not None and stored.lease_expires_at > utcnow()
-
-    # A second claim finds the row, leaves it alone and still reads the user
-    with autocommit_scope() as session:
-        again, claimed_again = claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
-    assert claimed_again is False and again is not None and again["id"] == user_id
-    assert row(f"welcome:{user_id}").attempts == 1
+def heartbeat(client: redis.Redis, worker_id: str) -> None:
+    """What a living Dramatiq worker's every Redis command does: its broker id scored with the time now."""
+    client.zadd(HEARTBEATS_KEY, {worker_id: time.time() * 1000})
 
 
-def test_claim_with_user_claims_nothing_for_a_missing_user(any_database: str) -> None:
-    with autocommit_scope() as session:
-        assert claims.claim_with_user(user_request(987654), load=USER_BY_ID, session=session) == (None, False)
-    with session_scope() as session:
-        assert session.scalar(select(func.count()).select_from(EmailLog)) == 0
+def test_the_protocol_holds_on_both_databases(any_database: str) -> None:
+    assert claims.claim(REQUEST) is ClaimResult.CLAIMED
+    with pytest.raises(ClaimHeld):
+        claims.claim(REQUEST)
+    expire()
+    assert claims.claim(REQUEST) is ClaimResult.CLAIMED and row().attempts == 2
+    claims.mark_sent(REQUEST.key, "sg-2")
+    assert claims.claim(REQUEST) is ClaimResult.DONE and row().status == "sent"
 
 
-def test_a_fresh_claim_settled_as_skipped_is_done(any_database: str) -> None:
-    user_id = add_user(email="skip@example.com")
-    with autocommit_scope() as session:
-        claims.claim_with_user(user_request(user_id), load=USER_BY_ID, session=session)
-        claims.settle_as_skipped(f"welcome:{user_id}", "opted_out", session=session)
-    stored = row(f"welcome:{user_id}")
-    assert (stored.status, stored.skip_reason, stored.lease_expires_at) == ("skipped", "opted_out", None)
-    assert claims.claim(user_request(user_id)) is ClaimResult.DONE
+def test_a_claim_of_a_dead_worker_is_taken_over_at_once(any_database: str) -> None:
+    # Given a live lease held by a worker whose heartbeat is gone (never seen, or SIGKILLed a minute ago)
+    assert claims.claim(by_worker("worker-dead")) is ClaimResult.CLAIMED
+    # When another worker meets it
+    assert claims.claim(by_worker("worker-b")) is ClaimResult.CLAIMED
+    # Then it holds the claim now, without waiting for the lease
+    taken = row("welcome:7")
+    assert (taken.claimed_by, taken.attempts, taken.status) == ("worker-b", 2, "claimed")
+    assert taken.lease_expires_at is not None and taken.lease_expires_at > utcnow()
 
 
-def test_the_claim_reads_a_user_as_the_main_pool_does(platform_env: dict[str, str]) -> None:
-    """The claim runs on psycopg2's cursor (app/db/session.py autocommit_url, app/db/direct.py): the user must
-    come back as SQLAlchemy on psycopg 3 gives it, JSON lists, aware timestamps and all."""
-    last_reminder = dt.datetime(2026, 3, 8, 14, 30, tzinfo=dt.UTC)
-    user_id = add_user(
-        email="drivers@example.com",
-        name="Zoë <b>Drivers</b>",
-        timezone="America/New_York",
-        naics_codes=["541511", "541512"],
-        keywords=["cloud", "zero trust"],
-        set_asides=["SBA"],
-        email_opt_outs=["weekly_summary"],
-        last_reminder_at=last_reminder,
-    )
-    with autocommit_scope() as session:
-        assert session.connection().dialect.driver == "psycopg2"
-        claimed_user, claimed = claims.claim_with_user(
-            user_request(user_id), load=USER_BY_ID, session=session
-        )
-    with session_scope() as session:
-        connection = session.connection()
-        assert connection.dialect.driver == "psycopg"
-        main = dict(connection.execute(USER_BY_ID, {"user_id": user_id}).one()._mapping)
-    assert claimed is True and claimed_user == main
-    assert main["naics_codes"] == ["541511", "541512"] and main["email_opt_outs"] == ["weekly_summary"]
-    assert claimed_user["last_reminder_at"] == last_reminder
-    assert claimed_user["last_reminder_at"].utcoffset() == dt.timedelta(0)
+def test_a_live_claim_is_waited_for_until_its_lease_ends_without_spending_an_attempt(
+    platform_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    # Given a claim held by a worker that heartbeats
+    heartbeat(redis_client, "worker-live")
+    lease = dt.timedelta(seconds=90)
+    assert claims.claim(by_worker("worker-live"), lease=lease) is ClaimResult.CLAIMED
+    # When another worker meets it
+    with pytest.raises(ClaimHeld) as held:
+        claims.claim(by_worker("worker-b"))
+    # Then it waits for the end of the lease, as a rate limit: the retry policy spends no attempt on it
+    assert isinstance(held.value, RateLimited)
+    assert lease.total_seconds() - 5 < held.value.retry_after <= lease.total_seconds() + claims.LEASE_MARGIN_S
+    decision = decide(held.value, retries=4, age_ms=0, policy=RetrySettings(max_retries=4))
+    assert decision.retry and not decision.spends_attempt
+    assert decision.delay_ms == int(held.value.retry_after * 1000)
+    assert row("welcome:7").claimed_by == "worker-live"
+
+
+def test_a_claim_taken_outside_a_worker_or_by_this_worker_is_not_taken_over(
+    platform_env: dict[str, str],
+) -> None:
+    # A claim naming no worker (a direct service call) is freed only by its lease
+    assert claims.claim(by_worker(None)) is ClaimResult.CLAIMED
+    with pytest.raises(ClaimHeld):
+        claims.claim(by_worker("worker-b"))
+    expire("welcome:7")
+    # A worker meeting its own claim (a duplicate message on another thread) waits for it too
+    assert claims.claim(by_worker("worker-b")) is ClaimResult.CLAIMED
+    with pytest.raises(ClaimHeld):
+        claims.claim(by_worker("worker-b"))
+    assert row("welcome:7").attempts == 2
+
+
+def test_a_holder_whose_heartbeat_cannot_be_read_counts_as_alive(platform_env: dict[str, str]) -> None:
+    def redis_away(worker_id: str) -> bool:
+        raise redis.ConnectionError("Connection refused")
+
+    assert claims.claim(by_worker("worker-a")) is ClaimResult.CLAIMED
+    with pytest.raises(ClaimHeld):
+        claims.claim(by_worker("worker-b"), is_alive=redis_away)
+    assert row("welcome:7").claimed_by == "worker-a"

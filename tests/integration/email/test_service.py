@@ -193,10 +193,15 @@ def test_a_missing_attachment_is_retried_and_leaves_the_key_claimable(
     assert simulator.count() == 0
 
 
-def test_content_that_fails_after_the_claim_gives_the_claim_back(
+def no_log(key: str) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(EmailLog).where(EmailLog.idempotency_key == key)) is None
+
+
+def test_content_that_fails_to_build_claims_nothing(
     email_env: dict[str, str], simulator: SendGridSimulator
 ) -> None:
-    """The user-keyed kinds claim before building; a build that fails must not leave the key held."""
+    """The content is built before the claim, in the same transaction: a build that fails holds no key."""
     user_id = add_user(email="late@example.com")
     key = f"welcome:{user_id}"
 
@@ -204,27 +209,15 @@ def test_content_that_fails_after_the_claim_gives_the_claim_back(
         raise RetryableError("the opportunities table is locked")
 
     with pytest.raises(RetryableError):
-        deliver_for_user(key, "welcome", user_id, broken)
-    # The transient failure left the key claimable at once: the retry sends
-    assert log(key).status == "claimed" and log(key).lease_expires_at <= utcnow()
+        deliver_for_user(key, user_id, broken)
+    assert no_log(key)
+    # The retry sends, on its first claim
     assert service.send_welcome_email(user_id=user_id) is Outcome.SENT
-    assert (log(key).status, log(key).attempts) == ("sent", 2)
-
-    other = add_user(email="never@example.com")
-
-    def refused(session: Session, user: UserRecord) -> EmailJob:
-        raise PermanentError("template for this kind is missing")
-
-    with pytest.raises(PermanentError):
-        deliver_for_user(f"welcome:{other}", "welcome", other, refused)
-    assert (log(f"welcome:{other}").status, log(f"welcome:{other}").skip_reason) == (
-        "failed",
-        "template for this kind is missing",
-    )
+    assert (log(key).status, log(key).attempts) == ("sent", 1)
     assert simulator.accepted_total == 1
 
 
-def test_content_built_under_another_key_is_refused_and_fails_its_claim(
+def test_content_built_under_another_key_is_refused_before_any_claim(
     email_env: dict[str, str], simulator: SendGridSimulator
 ) -> None:
     user_id = add_user(email="mixed@example.com")
@@ -233,6 +226,6 @@ def test_content_built_under_another_key_is_refused_and_fails_its_claim(
         return dataclasses.replace(welcome_job(session, user), key="welcome:someone-else")
 
     with pytest.raises(PermanentError, match="someone-else"):
-        deliver_for_user(f"welcome:{user_id}", "welcome", user_id, wrong_key)
-    assert log(f"welcome:{user_id}").status == "failed"
+        deliver_for_user(f"welcome:{user_id}", user_id, wrong_key)
+    assert no_log(f"welcome:{user_id}") and no_log("welcome:someone-else")
     assert simulator.accepted_total == 0
