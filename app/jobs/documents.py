@@ -1,4 +1,9 @@
-"""Argument schemas of the ``documents`` queue's actors (the documents issue refines them)."""
+"""First sketch of the ``documents`` queue's argument schemas; not in the catalogue yet.
+
+No actor of the ``documents`` queue exists, so these specs are not registered in ``app.jobs.SPECS``:
+the documents issue refines them and registers them together with its actors (until then an enqueue
+of one of them raises ``InvalidJob`` at the call site instead of being dead-lettered by a worker).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""Argument schemas of the ``sync`` queue's actors (the sync issue refines them)."""
+"""First sketch of the ``sync`` queue's argument schemas; not in the catalogue yet.
+
+No actor of the ``sync`` queue exists, so these specs are not registered in ``app.jobs.SPECS``:
+the sync issue refines them and registers them together with its actors (until then an enqueue
+of one of them raises ``InvalidJob`` at the call site instead of being dead-lettered by a worker).
+"""
 
 from __future__ import annotations
 

@@ -26,12 +26,7 @@ from app.jobs import SPECS
             "attachments",
         ),
         ("dispatch_daily_reminders", {"at": dt.datetime(2026, 11, 23, 9)}, "time zone"),
-        (
-            "process_attachment",
-            {"request_id": "req-00000001", "notice_id": "xyz", "url": "https://a"},
-            "notice_id",
-        ),
-        ("cleanup_data", {"older_than_days": 0}, "older_than_days"),
+        ("dispatch_weekly_summaries", {"week": "2026-48"}, "week"),
     ],
 )
 def test_bad_arguments_raise_invalid_job_naming_the_field(
@@ -69,8 +64,12 @@ def test_a_prepared_job_carries_queue_actor_options_and_json_safe_arguments() ->
     assert prepared.ref == enqueue.JobRef(message.message_id, "email", "dispatch_daily_reminders")
 
 
-def test_every_actor_of_the_architecture_is_in_the_catalogue() -> None:
-    expected = {
+def test_the_catalogue_holds_the_email_actors_only() -> None:
+    """The documents and sync actors do not exist yet: their issues add them to the catalogue with them."""
+    by_queue: dict[str, set[str]] = {}
+    for spec in SPECS.values():
+        by_queue.setdefault(spec.queue, set()).add(spec.actor)
+    assert by_queue == {
         "email": {
             "send_welcome_email",
             "send_opportunity_reminder",
@@ -78,20 +77,8 @@ def test_every_actor_of_the_architecture_is_in_the_catalogue() -> None:
             "send_weekly_summary",
             "dispatch_daily_reminders",
             "dispatch_weekly_summaries",
-        },
-        "documents": {"generate_report", "export_data", "process_attachment", "build_compliance_matrix"},
-        "sync": {
-            "sync_opportunities",
-            "sync_opportunity_partition",
-            "sync_entities",
-            "refresh_analytics",
-            "cleanup_data",
-        },
+        }
     }
-    by_queue: dict[str, set[str]] = {}
-    for spec in SPECS.values():
-        by_queue.setdefault(spec.queue, set()).add(spec.actor)
-    assert by_queue == expected
 
 
 def test_helpers_default_their_idempotency_keys() -> None:
