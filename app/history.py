@@ -2,8 +2,9 @@
 
 Actors never wait for the database here: events go into an in-memory queue and a writer thread upserts them
 every ``interval`` seconds (or sooner when ``batch`` events are waiting), coalescing events of the same message.
-History is best effort: a SIGKILLed process loses its last unflushed batch; if the database is down the batch
-is dropped with a warning rather than blocking the workers.
+History is best effort: a SIGKILLed process loses its last unflushed batch; if the database stays down the batch
+is dropped with a warning after a few attempts rather than blocking the workers. A graceful stop writes
+everything queued.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import queue
-import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.models import JobRun
 from app.db.session import get_engine
+from app.timed_flush import CLOSE_TIMEOUT_S, TimedFlush
 
 logger = logging.getLogger(__name__)
 
@@ -45,80 +46,70 @@ class JobEvent:
 
 
 class HistoryWriter:
-    """Batches by time: the thread wakes every ``interval`` seconds and writes what has accumulated.
+    """Batches by time (:class:`~app.timed_flush.TimedFlush`): a write every ``interval`` seconds, or as soon as
+    ``batch`` events are waiting, one transaction each.
 
     Waking on every event instead made hundreds of tiny transactions a second and took the GIL from the job
-    threads at each wake-up.
+    threads at each wake-up. A batch whose write fails is retried every ``retry_delay`` seconds and dropped with
+    a warning after ``attempts`` failures, so that a database outage never holds the workers or their memory.
     """
 
-    def __init__(self, *, interval: float = 0.5, batch: int = 2000) -> None:
-        self.interval = interval
-        self.batch = batch
-        self._events: queue.SimpleQueue[JobEvent] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
+    def __init__(
+        self, *, interval: float = 0.5, batch: int = 2000, attempts: int = 3, retry_delay: float = 1.0
+    ) -> None:
+        self._batcher: TimedFlush[JobEvent] = TimedFlush(
+            self._write,
+            interval=interval,
+            name="job-history",
+            max_batch=batch,
+            max_attempts=attempts,
+            retry_delay=retry_delay,
+            on_drop=_warn_dropped,
+        )
 
     def record(self, event: JobEvent) -> None:
-        self._events.put(event)
+        self._batcher.submit(event)
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stopping.clear()
-                self._thread = threading.Thread(target=self._run, name="job-history", daemon=True)
-                self._thread.start()
+    def pending(self) -> int:
+        """Events recorded and not written yet."""
+        return self._batcher.pending()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Flush what is queued and stop the thread."""
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(timeout)
-        self.flush()
+    def stop(self, timeout: float = CLOSE_TIMEOUT_S) -> None:
+        """Write what is queued and stop the thread (a graceful worker stop); a later event starts it again."""
+        self._batcher.close(timeout)
 
     def flush(self) -> int:
-        """Write everything queued now (also used by tests and at shutdown)."""
-        written = 0
-        while batch := self._drain():
-            written += self._write(batch)
-        return written
+        """Write everything queued now from this thread; returns how many events were written (tests, tools).
 
-    def _drain(self) -> list[JobEvent]:
-        pending: list[JobEvent] = []
-        while len(pending) < self.batch:
-            try:
-                pending.append(self._events.get_nowait())
-            except queue.Empty:
-                break
-        return pending
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            self.flush()
-
-    def _write(self, events: list[JobEvent]) -> int:
-        rows = _coalesce(events)
-        if not rows:
-            return 0
+        Best effort like the thread: a failed write is logged, not raised (and kept for a retry or dropped).
+        """
         try:
-            engine = get_engine()
-            with engine.begin() as connection:
-                if engine.dialect.name == "postgresql":
-                    _copy_upsert(connection.connection.driver_connection, rows)
-                else:
-                    connection.execute(_upsert_statement(engine.dialect.name), rows)
+            return self._batcher.flush_now()
         except SQLAlchemyError:
-            logger.warning("job history batch dropped: database unavailable", extra={"rows": len(rows)})
+            logger.warning("job history batch not written: database unavailable", exc_info=True)
             return 0
-        return len(rows)
+
+    def _write(self, events: Sequence[JobEvent]) -> None:
+        rows = _coalesce(events)
+        engine = get_engine()
+        with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                _copy_upsert(connection.connection.driver_connection, rows)
+            else:
+                connection.execute(_upsert_statement(engine.dialect.name), rows)
+
+
+def _warn_dropped(events: Sequence[JobEvent], error: BaseException) -> None:
+    logger.warning(
+        "job history batch dropped: database unavailable",
+        extra={"events": len(events), "error": f"{type(error).__name__}: {error}"},
+    )
 
 
 _COLUMNS = tuple(JobEvent.__dataclass_fields__)
 
 
-def _coalesce(events: list[JobEvent]) -> list[dict[str, Any]]:
+def _coalesce(events: Sequence[JobEvent]) -> list[dict[str, Any]]:
     """One row per message, every column present (None: keep what the table has; see the statement)."""
     merged: dict[str, dict[str, Any]] = {}
     for event in events:

@@ -6,21 +6,20 @@ Call :func:`setup` once per process before the broker exists (Sentry must hook i
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import logging
-import logging.handlers
 import multiprocessing.util
-import os
-import queue
 import re
 import sys
-import threading
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import orjson
 import structlog
 
 from app.settings import Settings
+from app.timed_flush import TimedFlush
 
 #: Patterns whose matches never leave the process (Sentry events, breadcrumbs).
 _SECRET_PATTERNS = (
@@ -114,20 +113,27 @@ def setup_sentry(settings: Settings) -> bool:
 
 #: Seconds between two writes of the log writer thread.
 LOG_FLUSH_INTERVAL_S = 0.1
+#: Records rendered and written in one go at most (a burst is written in several writes, not one huge string).
+LOG_MAX_BATCH = 5000
 #: Where a record keeps the structlog context of the thread that logged it (read on the writer thread).
 _CONTEXT_ATTRIBUTE = "_structlog_context"
 
 
-class _ContextQueueHandler(logging.handlers.QueueHandler):
-    """Hands records to the writer thread unformatted, with the logging thread's structlog context attached.
+class _BatchingHandler(logging.Handler):
+    """Hands records to the log writer unformatted, with the logging thread's structlog context attached.
 
-    Job threads then never format, lock or write: with eight CPU-bound threads, a blocking write per line made
-    each thread wait for the GIL again after every log line (a convoy that cost a third of the throughput).
+    Job threads then never format, lock a stream or write: with eight CPU-bound threads, a blocking write per
+    line made each thread wait for the GIL again after every log line (a convoy that cost a third of the
+    throughput).
     """
 
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+    def __init__(self, batcher: TimedFlush[logging.LogRecord]) -> None:
+        super().__init__()
+        self.batcher = batcher
+
+    def emit(self, record: logging.LogRecord) -> None:
         record.__dict__.setdefault(_CONTEXT_ATTRIBUTE, structlog.contextvars.get_contextvars())
-        return record
+        self.batcher.submit(record)
 
 
 def _merge_record_context(_logger: Any, _method: str, event_dict: Any) -> Any:
@@ -141,52 +147,50 @@ def _merge_record_context(_logger: Any, _method: str, event_dict: Any) -> Any:
 
 
 class _LogWriter:
-    """Renders and writes queued records every :data:`LOG_FLUSH_INTERVAL_S`, in one write per batch.
+    """Renders and writes the queued records every :data:`LOG_FLUSH_INTERVAL_S`, in one write per batch.
 
-    A writer woken per record (``QueueListener``) took the GIL from the job threads hundreds of times a second.
-    Restarted in forked children, drained at exit and at worker shutdown.
+    A writer woken per record (``QueueListener``) took the GIL from the job threads hundreds of times a second;
+    the batching is :class:`~app.timed_flush.TimedFlush`'s. A batch whose write fails on the stream and on the
+    process's original stderr is dropped at once and counted in :attr:`dropped`: nothing is left to report it
+    to, and retrying a broken stdout would hold the lines (and the memory) forever.
     """
 
     def __init__(self, stream: TextIO, formatter: logging.Formatter) -> None:
         self.stream = stream
         self.formatter = formatter
-        self.queue: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-        self.handler = _ContextQueueHandler(self.queue)
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._drain_lock = threading.Lock()
+        self.dropped = 0
+        self.batcher: TimedFlush[logging.LogRecord] = TimedFlush(
+            self._write_batch,
+            interval=LOG_FLUSH_INTERVAL_S,
+            name="log-writer",
+            max_batch=LOG_MAX_BATCH,
+            max_attempts=1,
+            on_drop=self._count_dropped,
+        )
+        self.handler = _BatchingHandler(self.batcher)
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._stopping.clear()
-                self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
-                self._thread.start()
+    def flush(self) -> None:
+        """Write every record queued so far; a failed write drops its lines (see the class docstring)."""
+        # A failed write is counted in self.dropped by the batcher's on_drop: there is nowhere to log it.
+        with contextlib.suppress(OSError, ValueError):
+            self.batcher.flush_now()
 
-    def _run(self) -> None:
-        while not self._stopping.wait(LOG_FLUSH_INTERVAL_S):
-            self.drain()
+    def close(self) -> None:
+        self.batcher.close()
 
-    def drain(self) -> None:
-        """Write every record queued so far (one write and one flush)."""
-        with self._drain_lock:
-            lines: list[str] = []
-            while True:
-                try:
-                    record = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                try:
-                    lines.append(self.formatter.format(record))
-                except Exception as err:  # a broken record must not stop the logging of the others
-                    lines.append(f"unformattable log record from {record.name}: {type(err).__name__}: {err}")
-            if lines:
-                self._write("\n".join(lines) + "\n")
+    def _write_batch(self, records: Sequence[logging.LogRecord]) -> None:
+        lines: list[str] = []
+        for record in records:
+            try:
+                lines.append(self.formatter.format(record))
+            except Exception as err:  # a broken record must not stop the logging of the others
+                lines.append(f"unformattable log record from {record.name}: {type(err).__name__}: {err}")
+        self._write("\n".join(lines) + "\n")
 
     def _write(self, text: str) -> None:
         # Dramatiq's worker processes log into a pipe to their parent (their sys.stderr) and close it when they
         # stop; what is logged after that goes to the process's original stderr instead of raising at exit.
+        error: OSError | ValueError = ValueError("no open stream to write logs to")
         for stream in (self.stream, sys.__stderr__):
             if stream is None or getattr(stream, "closed", False):
                 continue
@@ -194,24 +198,12 @@ class _LogWriter:
                 stream.write(text)
                 stream.flush()
                 return
-            except (OSError, ValueError):
-                continue
+            except (OSError, ValueError) as err:
+                error = err
+        raise error
 
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._stopping.set()
-            thread.join(5)
-        self.drain()
-
-    def after_fork(self) -> None:
-        # The parent's writer thread does not exist here, and its queue and locks may be in any state.
-        self.queue = queue.SimpleQueue()
-        self.handler.queue = self.queue
-        self._lock, self._drain_lock = threading.Lock(), threading.Lock()
-        self._thread = None
-        self.start()
+    def _count_dropped(self, records: Sequence[logging.LogRecord], _error: BaseException) -> None:
+        self.dropped += len(records)
 
 
 _writer: _LogWriter | None = None
@@ -220,17 +212,12 @@ _writer: _LogWriter | None = None
 def flush_logs() -> None:
     """Make sure every line logged so far is written (worker shutdown; before a process exits)."""
     if _writer is not None:
-        _writer.drain()
+        _writer.flush()
 
 
-def _stop_writer() -> None:
+def _close_writer() -> None:
     if _writer is not None:
-        _writer.stop()
-
-
-def _after_fork() -> None:
-    if _writer is not None:
-        _writer.after_fork()
+        _writer.close()
 
 
 def _json_line(event: Any, **_: Any) -> str:
@@ -305,14 +292,12 @@ def setup_logging(settings: Settings) -> None:
         else _JsonFormatter()
     )
     if _writer is not None:
-        _writer.stop()
+        _writer.close()
     else:
-        atexit.register(_stop_writer)
+        atexit.register(_close_writer)
         # Dramatiq's worker processes end through multiprocessing, which skips atexit but runs its finalizers.
-        multiprocessing.util.Finalize(None, _stop_writer, exitpriority=0)
-        os.register_at_fork(after_in_child=_after_fork)
+        multiprocessing.util.Finalize(None, _close_writer, exitpriority=0)
     _writer = _LogWriter(sys.stderr, formatter)
-    _writer.start()
     # No caller lookup (a stack walk per record): the renderer prints no file, line or function.
     logging._srcfile = None  # type: ignore[attr-defined]
     root = logging.getLogger()

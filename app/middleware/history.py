@@ -21,9 +21,6 @@ class JobHistory(Middleware):
         self.writer = writer or HistoryWriter()
         self._local = threading.local()
 
-    def after_worker_boot(self, broker: Broker, worker: Worker) -> None:
-        self.writer.start()
-
     def after_worker_shutdown(self, broker: Broker, worker: Worker) -> None:
         self.writer.stop()
 
