@@ -17,6 +17,7 @@ from dramatiq.errors import ActorNotFound
 
 from app import dead_letters
 from app.redis_client import dramatiq_key
+from app.transport.messages import exception_of, message_of
 
 logger = logging.getLogger(__name__)
 
@@ -25,11 +26,11 @@ class DeadLetterArchive(Middleware):
     """The durable dead-letter archive (``after_nack``)."""
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        exception = getattr(message, "_exception", None)
+        exception = exception_of(message)
         # Dramatiq nacks an unknown actor itself, before any middleware's after_process_message sees it.
         default = "unknown_actor" if isinstance(exception, ActorNotFound) else "failed"
         reason = str(message.options.get("dead_reason") or default)
-        record = dead_letters.record_from_message(message._message, exception, reason)
+        record = dead_letters.record_from_message(message_of(message), exception, reason)
         redis_id = message.options.get("redis_message_id")
         client = broker.client  # type: ignore[attr-defined]  # only the Redis broker has an XQ
         if dead_letters.try_store(record):
@@ -51,7 +52,7 @@ class DeadLetterArchive(Middleware):
     def _enrich_xq_copy(
         client: redis.Redis[bytes], message: MessageProxy, record: dead_letters.DeadLetterRecord
     ) -> None:
-        enriched = message._message.copy(
+        enriched = message_of(message).copy(
             options={
                 "dead_reason": record.reason,
                 "dead_exception_type": record.exception_type,

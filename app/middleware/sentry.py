@@ -15,6 +15,7 @@ from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
 
 from app.middleware.outcome import attempt
+from app.transport.messages import exception_of
 
 #: Failed attempts remembered per message (the newest), in its options as ``failed_attempts``.
 MAX_REMEMBERED_FAILURES = 20
@@ -50,7 +51,7 @@ class SentryReporting(Middleware):
         message.options["failed_attempts"] = failures
 
     def after_nack(self, broker: Broker, message: MessageProxy) -> None:
-        exception = getattr(message, "_exception", None)
+        exception = exception_of(message)
         exc_type = type(exception).__qualname__ if exception else "Unknown"
         retried = list(message.options.get("failed_attempts") or [])[:-1]  # the last one is the dead attempt
         with sentry_sdk.new_scope() as scope:
