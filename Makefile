@@ -4,53 +4,67 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
-# Debian packages: real readers for the suite (pdftotext/pdfinfo, Chromium for the admin) and WeasyPrint's libraries.
-SYSTEM_PACKAGES := poppler-utils libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium
+TEST_STAMP := $(VENV)/.installed-test
+# Debian packages only the suite needs: Chromium drives the admin's browser tests. Running needs none (nothing that
+# `make run` starts imports WeasyPrint; its libraries come back with the documents actors that render PDFs).
+TEST_PACKAGES := chromium
 
-.PHONY: install system-deps services run test test-fast lint format bench clean
+.PHONY: install install-test test-deps redis services run test test-fast lint format bench clean
 
+## The platform's own dependencies (what `make run` needs); `install-test` adds the suite's, linters' and benches'.
 install: $(STAMP)
+
+install-test: $(TEST_STAMP)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
 
-system-deps:
-	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
+
+test-deps:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+## Redis on 127.0.0.1:6379, installed and started when absent: all that `make run` needs besides Python.
+redis:
+	@bash .ci/redis
+
+## Redis and PostgreSQL (started when they do not answer): what the suite and the benchmarks need.
 services:
 	@bash .ci/services
 
 ## Start every process of the platform on the embedded defaults (SQLite, file email backend).
-run: install system-deps services
+run: install redis
 	$(BIN)/jobs migrate
 	@echo "Admin will be at http://127.0.0.1:$${ADMIN_PORT:-8500}/admin/queues"
 	$(BIN)/jobs dev
 
 ## The whole suite against the real Redis and PostgreSQL.
-test: install system-deps
+test: install-test test-deps services
 	$(BIN)/pytest
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/pytest tests/unit
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: install
+format: install-test
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install services
+bench: install-test services
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -15,15 +15,21 @@ import pytest
 import redis
 
 from tests.conftest import REDIS_URL
-from tests.support.worker import ROOT, wait_for
+from tests.support.helpers import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: What each process of the Procfile imports before it serves (a worker group: the broker and its queue's actors).
+PROCFILE_MODULES = (
+    "app.cli",
+    "app.worker_runner",
+    "app.broker",
+    "actors.email",
+    "actors.documents",
+    "actors.sync",
+    "app.outbox",
+    "app.admin.server",
+)
 
 
 def get_json(url: str) -> object:
@@ -79,3 +85,68 @@ def test_jobs_dev_runs_every_process_and_delivers_an_email(redis_client: redis.R
         dev.wait(40)
         log.close()
     assert dev.returncode is not None
+
+
+def make_dry_run(target: str) -> str:
+    """The commands ``make TARGET`` would run (``make -n``), prerequisites included, none executed."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    result = subprocess.run(
+        ["make", "-n", "-B", target], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True
+    )
+    return result.stdout
+
+
+def test_make_run_starts_only_redis_and_installs_no_test_tools() -> None:
+    # When make run is planned on a fresh checkout (-B: as if nothing were installed yet)
+    commands = make_dry_run("run")
+    # Then it starts Redis and the platform, and neither a browser, PDF tools, PostgreSQL nor the test extras
+    assert "bash .ci/redis" in commands and "jobs dev" in commands
+    for unwanted in ("chromium", "poppler", "libpango", "apt-get", "postgres", ".ci/services", "[test]"):
+        assert unwanted not in commands, unwanted
+
+
+def test_make_test_installs_and_starts_what_the_suite_needs() -> None:
+    commands = make_dry_run("test")
+    assert "chromium" in commands and "bash .ci/services" in commands and "'.[test]'" in commands
+
+
+def test_no_process_of_the_procfile_imports_weasyprint() -> None:
+    """WeasyPrint's Debian libraries are not installed by ``make run``: nothing it starts may need them."""
+    code = (
+        f"import sys\nfor name in {PROCFILE_MODULES!r}: __import__(name)\n"
+        "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'weasyprint'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "REDIS_URL": REDIS_URL}, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_ci_redis_starts_a_redis_when_none_answers_and_only_once() -> None:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (the script would install it with apt)")
+    # Given nothing listening on a free port
+    port = free_port()
+    env = {**os.environ, "REDIS_PORT": str(port)}
+    client = redis.Redis(port=port, socket_timeout=5)
+    try:
+        # When .ci/redis runs twice
+        first = subprocess.run(
+            ["bash", ".ci/redis"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        again = subprocess.run(
+            ["bash", ".ci/redis"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        # Then the first started a Redis that answers, the second found it and started nothing
+        assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+        assert "starting Redis" in first.stdout and "starting" not in again.stdout
+        assert client.ping()
+    finally:
+        client.shutdown(nosave=True)  # redis-py treats the dropped connection (or none at all) as done
+        client.close()
+        pid_file = ROOT / "var" / "redis" / f"{port}.pid"
+        wait_for(lambda: not pid_file.exists(), timeout=10, what="the test's Redis to exit")
+        (ROOT / "var" / "redis" / f"{port}.log").unlink(missing_ok=True)

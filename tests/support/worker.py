@@ -1,4 +1,7 @@
-"""Start a real worker process (``jobs worker`` or plain ``dramatiq``) for a test and stop it cleanly."""
+"""Start a real worker process (``jobs worker`` or plain ``dramatiq``) for a test and stop it cleanly.
+
+``ROOT`` and ``wait_for`` live in :mod:`tests.support.helpers`; they are re-exported here for older imports.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +10,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import redis
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.helpers import ROOT, wait_for
 
-
-def wait_for(
-    condition: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
-) -> object:
-    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(interval)
+__all__ = ["ROOT", "WorkerProcess", "wait_for"]
 
 
 class WorkerProcess:
