@@ -26,10 +26,31 @@ os.environ.setdefault("LOG_FORMAT", "json")
 
 
 def _unavailable(what: str, err: Exception) -> None:
-    message = f"{what} is not reachable ({err}); start it as ARCHITECTURE.md says, or run .ci/run"
+    message = f"{what} is not reachable ({err}); start it with .ci/services or run .ci/run"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture
+def dramatiq_broker_restored() -> Iterator[None]:
+    """Dramatiq's global broker put back after the test: for every test that calls ``dramatiq.set_broker``."""
+    from tests.support.helpers import global_broker_restored
+
+    with global_broker_restored():
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _no_stub_broker_left_global() -> Iterator[None]:
+    """Fails a test that leaves a StubBroker as the global broker (later tests would publish into it)."""
+    yield
+    import dramatiq.broker
+    from dramatiq.brokers.stub import StubBroker
+
+    if isinstance(dramatiq.broker.global_broker, StubBroker):
+        dramatiq.broker.global_broker = None
+        pytest.fail("the test left a StubBroker as Dramatiq's global broker: use dramatiq_broker_restored")
 
 
 @pytest.fixture

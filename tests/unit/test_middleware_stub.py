@@ -28,7 +28,7 @@ class Recorder(Middleware):
 
 
 @pytest.fixture
-def stack() -> Iterator[tuple[StubBroker, Recorder, Worker]]:
+def stack(dramatiq_broker_restored: None) -> Iterator[tuple[StubBroker, Recorder, Worker]]:
     recorder = Recorder()
     broker = StubBroker(
         middleware=[
@@ -112,3 +112,19 @@ def test_child_jobs_inherit_the_correlation_id(stack: tuple[StubBroker, Recorder
     broker.join("t")
     worker.join()
     assert seen == ["req-42"]
+
+
+def test_the_global_broker_is_restored_after_a_stub_test() -> None:
+    import dramatiq.broker
+
+    from tests.support.helpers import global_broker_restored
+
+    # Given whatever broker the earlier tests left global
+    before = dramatiq.broker.global_broker
+    # When a block sets a stub as the global broker
+    with global_broker_restored():
+        stub = StubBroker()
+        dramatiq.set_broker(stub)
+        assert dramatiq.get_broker() is stub
+    # Then the earlier broker is back
+    assert dramatiq.broker.global_broker is before
