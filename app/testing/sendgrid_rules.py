@@ -1,4 +1,4 @@
-"""The request rules of SendGrid's v3 Mail Send (contracts/sendgrid.md), as a pure function.
+"""The request rules of SendGrid's v3 Mail Send (docs/sendgrid.md), as a pure function.
 
 Each breach is reported the way SendGrid does: a message, the field it concerns and a help link. The simulator
 answers 400 with all of them; keeping the rules apart from the server lets them be tested without sockets.

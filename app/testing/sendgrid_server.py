@@ -1,4 +1,4 @@
-"""A SendGrid v3 Mail Send simulator: a real HTTP server on 127.0.0.1 that behaves as contracts/sendgrid.md says.
+"""A SendGrid v3 Mail Send simulator: a real HTTP server on 127.0.0.1 that behaves as docs/sendgrid.md says.
 
 It validates requests (each breach a 400 naming the field, :mod:`app.testing.sendgrid_rules`), answers 401 to a
 wrong key, 403 to an unverified sender (when a list of verified senders is given), 413 over 30 MB and 202 with
@@ -6,9 +6,15 @@ wrong key, 403 to an unverified sender (when a list of verified senders is given
 on chosen requests: 429 with ``X-RateLimit-*`` headers, any status (500, 503, 400...), a slow answer, a reset
 connection, and the nastiest one, a message accepted and recorded whose response never arrives.
 
+Production latency is a setting (:class:`Latency`): each Mail Send is answered after a delay drawn from a
+log-normal distribution given by its median and 99th percentile (SendGrid answers in 100–600 ms), from a seeded
+generator. Each connection is served by a thread of its own, so a delayed answer holds only its connection;
+the listen backlog takes a burst of new connections from a worker with many threads. The default is no delay,
+for the tests. See docs/sendgrid.md.
+
 Use it from Python (``with SendGridSimulator() as sg: ... sg.url``) or standalone for ``jobs dev``::
 
-    python -m app.testing.sendgrid_server --port 8025
+    python -m app.testing.sendgrid_server --port 8025 [--latency-p50-ms 150 --latency-p99-ms 600]
 
 Standalone, ``GET /_simulator/stats``, ``GET /_simulator/messages`` and ``POST /_simulator/reset`` expose the
 same state over HTTP.
@@ -22,6 +28,7 @@ import contextlib
 import json
 import logging
 import math
+import random
 import secrets
 import socket
 import struct
@@ -45,6 +52,41 @@ DEFAULT_KEEP = 10_000
 _CHUNK = 1024 * 1024
 
 FaultKind = Literal["status", "rate_limited", "slow", "reset", "accept_then_drop"]
+#: The standard normal's 99th percentile: a log-normal's p99 is ``exp(mu + Z_99 * sigma)``.
+Z_99 = 2.3263478740408408
+#: Connections the listening socket queues before they are accepted (socketserver's default is 5, which
+#: drops the SYNs of a burst of new connections and costs them a one-second retransmission).
+LISTEN_BACKLOG = 512
+
+
+@dataclass(frozen=True)
+class Latency:
+    """How long the simulator takes to answer a Mail Send: log-normal with this median and 99th percentile.
+
+    ``p50_s == p99_s`` is a constant delay; ``Latency()`` none at all. ``seed`` makes the sequence of delays
+    repeatable (which request gets which one still depends on the order requests arrive in).
+    """
+
+    p50_s: float = 0.0
+    p99_s: float = 0.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.p50_s < 0 or self.p99_s < self.p50_s:
+            raise ValueError("latency needs 0 <= p50 <= p99")
+
+    @property
+    def mu(self) -> float:
+        return math.log(self.p50_s) if self.p50_s > 0 else -math.inf
+
+    @property
+    def sigma(self) -> float:
+        return math.log(self.p99_s / self.p50_s) / Z_99 if self.p50_s > 0 else 0.0
+
+    @property
+    def mean_s(self) -> float:
+        """The distribution's mean (``exp(mu + sigma^2/2)``): what a concurrency bound divides by."""
+        return math.exp(self.mu + self.sigma**2 / 2) if self.p50_s > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -160,6 +202,8 @@ class RequestRecord:
     fault: FaultKind | None
     #: Headers of the answer (e.g. ``X-RateLimit-Reset``).
     headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds the answer was held back by the latency setting.
+    delay_s: float = 0.0
 
 
 @dataclass
@@ -180,6 +224,8 @@ class _State:
     queue: list[_Script] = field(default_factory=list)
     connections_opened: int = 0
     connections_closed: int = 0
+    in_flight: int = 0
+    max_in_flight: int = 0
 
 
 class SendGridSimulator:
@@ -194,8 +240,11 @@ class SendGridSimulator:
         verified_senders: frozenset[str] | None = None,
         keep: int = DEFAULT_KEEP,
         idle_timeout_s: float | None = None,
+        latency: Latency | None = None,
     ) -> None:
         self.api_key = api_key
+        self.latency = latency or Latency()
+        self._rng = random.Random(self.latency.seed)
         self.verified_senders = verified_senders
         #: Close a kept-alive connection idle this long, as real servers do (None: keep it until the client goes).
         self.idle_timeout_s = idle_timeout_s
@@ -297,6 +346,7 @@ class SendGridSimulator:
                 "statuses": dict(statuses),
                 "connections_opened": self._state.connections_opened,
                 "connections_closed": self._state.connections_closed,
+                "max_in_flight": self._state.max_in_flight,
             }
 
     @property
@@ -309,6 +359,12 @@ class SendGridSimulator:
     def connections_closed(self) -> int:
         with self._state.lock:
             return self._state.connections_closed
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most Mail Send requests handled at the same time since the start or the last reset."""
+        with self._state.lock:
+            return self._state.max_in_flight
 
     # -- used by the handler
 
@@ -323,7 +379,24 @@ class SendGridSimulator:
         with self._state.lock:
             number = len(self._state.requests) + 1
             self._state.requests.append(RequestRecord(number, time.time(), -1, None))
+            self._state.in_flight += 1
+            self._state.max_in_flight = max(self._state.max_in_flight, self._state.in_flight)
             return number
+
+    def _done(self) -> None:
+        with self._state.lock:
+            self._state.in_flight = max(self._state.in_flight - 1, 0)
+
+    def _hold(self, number: int) -> None:
+        """Wait out this request's share of the latency setting (only this connection's thread waits)."""
+        if self.latency.p50_s <= 0:
+            return
+        with self._state.lock:
+            delay = self._rng.lognormvariate(self.latency.mu, self.latency.sigma)
+            index = number - 1
+            if index < len(self._state.requests):
+                self._state.requests[index] = replace(self._state.requests[index], delay_s=delay)
+        self._wait(delay)
 
     def _fault_for(self, number: int, body: dict[str, Any] | None) -> Fault | None:
         with self._state.lock:
@@ -351,6 +424,7 @@ class SendGridSimulator:
                     status=status,
                     fault=fault.kind if fault else None,
                     headers=headers or {},
+                    delay_s=record.delay_s,
                 )
 
     def _accept(self, body: dict[str, Any]) -> AcceptedMessage:
@@ -368,6 +442,7 @@ class SendGridSimulator:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
     simulator: SendGridSimulator
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -419,6 +494,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _mail_send(self) -> None:
         sim = self.server.simulator
         number = sim._next_number()
+        try:
+            self._mail_send_numbered(sim, number)
+        finally:
+            sim._done()
+
+    def _mail_send_numbered(self, sim: SendGridSimulator, number: int) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > sendgrid_rules.MAX_REQUEST_BYTES:
             self._drain(length)
@@ -430,6 +511,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         raw = self.rfile.read(length)
+        sim._hold(number)
         body = _parse(raw)
         fault = sim._fault_for(number, body)
         if fault is not None and fault.kind == "slow":
@@ -585,9 +667,29 @@ def to_recipient(address: str) -> Callable[[dict[str, Any]], bool]:
 @click.option(
     "--keep", default=DEFAULT_KEEP, show_default=True, help="Accepted messages kept for inspection."
 )
-def main(host: str, port: int, api_key: str, keep: int) -> None:
+@click.option(
+    "--latency-p50-ms", default=0.0, show_default=True, help="Median delay of a Mail Send answer (0: none)."
+)
+@click.option(
+    "--latency-p99-ms",
+    default=None,
+    type=float,
+    help="99th percentile of that delay (log-normal; default: the median, a constant delay).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the latency generator.")
+def main(
+    host: str,
+    port: int,
+    api_key: str,
+    keep: int,
+    latency_p50_ms: float,
+    latency_p99_ms: float | None,
+    seed: int,
+) -> None:
     """Run the SendGrid simulator until interrupted; prints its URL (the SENDGRID_API_HOST to use)."""
-    simulator = SendGridSimulator(api_key=api_key, host=host, port=port, keep=keep)
+    p99_ms = latency_p50_ms if latency_p99_ms is None else latency_p99_ms
+    latency = Latency(p50_s=latency_p50_ms / 1000, p99_s=p99_ms / 1000, seed=seed)
+    simulator = SendGridSimulator(api_key=api_key, host=host, port=port, keep=keep, latency=latency)
     with simulator:
         click.echo(f"SendGrid simulator listening on {simulator.url}", err=False)
         with contextlib.suppress(KeyboardInterrupt):

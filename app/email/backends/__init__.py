@@ -60,5 +60,14 @@ def get_backend() -> EmailBackend:
     settings = get_settings()
     cached = _cached
     if cached is None or cached[0] is not settings:
+        if cached is not None:
+            _close(cached[1])
         cached = _cached = (settings, build_backend(settings))
     return cached[1]
+
+
+def _close(backend: EmailBackend) -> None:
+    """Release what a replaced backend holds (the SendGrid backend's pooled connections)."""
+    close = getattr(backend, "close", None)
+    if callable(close):
+        close()

@@ -1,9 +1,16 @@
-"""``EMAIL_BACKEND=sendgrid``: the official SDK against ``SENDGRID_API_HOST`` (docs/shared contract).
+"""``EMAIL_BACKEND=sendgrid``: v3 Mail Send over one shared ``httpx.Client`` (docs/sendgrid.md).
 
-Failures are classified at this boundary (contracts/sendgrid.md): 400/401/403/413 and other 4xx are permanent
-and carry SendGrid's own error text; 429 waits until ``X-RateLimit-Reset``; 408, 5xx and network errors are
-retried. The SDK sets no timeout by default, so one is always set: a hung connection would hold a worker thread.
-Requests reuse one connection per thread (:mod:`app.email.backends.keepalive`) instead of one per email.
+In production a send waits 100–600 ms on SendGrid, so a worker's email throughput is set by how many sends are in
+flight at once, not by the CPU of one: the transport's job is to reuse connections (no TCP and TLS handshake per
+email) through public APIs only. One ``httpx.Client`` per process is shared by every worker thread; its pool keeps
+one idle HTTP/1.1 connection per thread (:data:`DEFAULT_POOL_SIZE`), and every request has a connect and a read
+timeout, since a hung connection would hold a worker thread. The body is the v3 JSON that :func:`build_payload`
+builds (the shape the SDK's ``Mail.get()`` produces, without building the SDK's object graph per email).
+
+Failures are classified at this boundary: 400/401/403/413 and other 4xx are permanent and carry SendGrid's own
+error text; 429 waits until ``X-RateLimit-Reset``; 408, 5xx and network errors (a request that may or may not
+have been accepted) are retried. The API key travels only in the ``Authorization`` header: it is never part of a
+log line or an exception's text.
 """
 
 from __future__ import annotations
@@ -11,26 +18,28 @@ from __future__ import annotations
 import base64
 import email.utils
 import functools
-import http.client
 import json
 import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from python_http_client import exceptions as http_errors
-from sendgrid import SendGridAPIClient
+import httpx
+import orjson
 
-from app.email.backends.keepalive import sdk_http_client
+from app.constants import EMAIL_QUEUE, WORKER_DEFAULTS
 from app.email.message import OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
 
 logger = logging.getLogger(__name__)
 
-# The SDK's HTTP client logs whole requests (payload and Authorization header) at DEBUG: keep it quiet even
-# when LOG_LEVEL=DEBUG, since neither an API key nor an email body may reach the logs.
-logging.getLogger("python_http_client").setLevel(logging.WARNING)
-
+MAIL_SEND_PATH = "/v3/mail/send"
+#: Idle connections kept for reuse: one per worker thread of the email queue as shipped. The client is
+#: synchronous, so connections in use never outnumber the threads sending; a worker started with more threads
+#: than this still works, and opens a new connection for the sends beyond it.
+DEFAULT_POOL_SIZE = WORKER_DEFAULTS[EMAIL_QUEUE][1]
+#: Seconds to establish a connection (TCP and TLS), at most the read timeout.
+CONNECT_TIMEOUT_S = 5.0
 #: Wait when a 429 names no reset time.
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
 #: Never wait longer than this on one 429, whatever the header says (a clock skew must not park a message).
@@ -42,25 +51,33 @@ TRANSIENT_4XX = frozenset({408})
 class SendGridBackend:
     name = "sendgrid"
 
-    def __init__(self, *, api_key: str, host: str, timeout_s: float, sender: str) -> None:
-        self.client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
-        self.client.client = sdk_http_client(
-            self.client.host, request_headers=self.client._default_headers, timeout_s=timeout_s
-        )
+    def __init__(
+        self, *, api_key: str, host: str, timeout_s: float, sender: str, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> None:
+        self.url = host.rstrip("/") + MAIL_SEND_PATH
         self.sender = sender
+        self._client = httpx.Client(
+            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=pool_size),
+        )
 
     def send(self, outgoing: OutgoingEmail) -> str | None:
-        payload = build_payload(outgoing, sender=self.sender)
+        body = orjson.dumps(build_payload(outgoing, sender=self.sender))
         try:
-            response = self.client.send(payload)
-        except http_errors.HTTPError as err:
-            raise classify_http_error(err.status_code, err.body, err.headers) from err
-        except (OSError, http.client.HTTPException) as err:
-            # URLError, socket timeouts, resets and a connection dropped before the response: the request may
+            response = self._client.post(self.url, content=body)
+        except httpx.TransportError as err:
+            # Timeouts, refused or reset connections, a connection dropped before the response: the request may
             # or may not have been accepted; retrying is the only safe move (docs/email.md, "the open window").
-            raise RetryableError(f"SendGrid unreachable: {type(err).__name__}: {_reason(err)}") from err
-        message_id = response.headers.get("X-Message-Id")
-        return str(message_id) if message_id else None
+            # The text names the error class and its reason, never the request (whose headers hold the key).
+            raise RetryableError(f"SendGrid unreachable: {type(err).__name__}: {str(err)[:200]}") from err
+        if response.status_code >= 400:
+            raise classify_http_error(response.status_code, response.content, response.headers)
+        return response.headers.get("X-Message-Id") or None
+
+    def close(self) -> None:
+        """Close the pooled connections (a process's backend lives as long as the process)."""
+        self._client.close()
 
 
 def build_payload(outgoing: OutgoingEmail, *, sender: str) -> dict[str, Any]:
@@ -139,8 +156,3 @@ def _rate_limit_wait(headers: Mapping[str, str] | None, now: float | None) -> fl
     if wait is None:
         return DEFAULT_RATE_LIMIT_WAIT_S
     return min(max(wait, 0.0), MAX_RATE_LIMIT_WAIT_S)
-
-
-def _reason(err: BaseException) -> str:
-    reason = getattr(err, "reason", None)
-    return str(reason if reason is not None else err)[:200]

@@ -1,17 +1,23 @@
-"""The SendGrid backend through the real SDK against the simulator: payload shape and error classification."""
+"""The SendGrid backend through its real ``httpx`` client against the simulator: payload, connection reuse and
+the classification of every kind of failure at this boundary."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
+import threading
 import time
+import traceback
+from collections.abc import Iterator
 
 import pytest
 
 from app.email.backends.sendgrid import SendGridBackend, classify_http_error
 from app.email.message import Attachment, OutgoingEmail
-from app.errors import PermanentError, RateLimited, RetryableError
+from app.errors import JobError, PermanentError, RateLimited, RetryableError
 from app.testing.sendgrid_server import Fault, SendGridSimulator
+from tests.support.worker import wait_for
 from tests.unit.email.conftest import API_KEY
 
 EMAIL = OutgoingEmail(
@@ -27,14 +33,37 @@ EMAIL = OutgoingEmail(
 )
 
 
-def backend(simulator: SendGridSimulator, *, key: str = API_KEY, timeout_s: float = 2.0) -> SendGridBackend:
-    return SendGridBackend(
-        api_key=key, host=simulator.url, timeout_s=timeout_s, sender="Jobs <noreply@example.com>"
+def email(number: int) -> OutgoingEmail:
+    return dataclasses.replace(
+        EMAIL, idempotency_key=f"welcome:{number}", to_email=f"user{number}@example.com"
     )
 
 
-def test_sends_one_personalization_with_the_idempotency_key(simulator: SendGridSimulator) -> None:
-    provider_id = backend(simulator).send(EMAIL)
+@pytest.fixture
+def backends() -> Iterator[list[SendGridBackend]]:
+    """Backends made by a test, closed after it (their pools hold sockets)."""
+    made: list[SendGridBackend] = []
+    yield made
+    for item in made:
+        item.close()
+
+
+@pytest.fixture
+def make_backend(backends: list[SendGridBackend]):  # type: ignore[no-untyped-def]
+    def make(simulator: SendGridSimulator, *, key: str = API_KEY, timeout_s: float = 2.0) -> SendGridBackend:
+        made = SendGridBackend(
+            api_key=key, host=simulator.url, timeout_s=timeout_s, sender="Jobs <noreply@example.com>"
+        )
+        backends.append(made)
+        return made
+
+    return make
+
+
+def test_sends_one_personalization_with_the_idempotency_key(
+    simulator: SendGridSimulator, make_backend
+) -> None:  # type: ignore[no-untyped-def]
+    provider_id = make_backend(simulator).send(EMAIL)
     [message] = simulator.messages
     assert provider_id == message.message_id
     assert message.custom_args["idempotency_key"] == "welcome:7"
@@ -53,38 +82,175 @@ def test_sends_one_personalization_with_the_idempotency_key(simulator: SendGridS
         (Fault.error(400, "The to email is bad"), PermanentError, "SendGrid 400: The to email is bad"),
         (Fault.error(403, "sender not verified"), PermanentError, "SendGrid 403"),
         (Fault.error(413, "too large"), PermanentError, "SendGrid 413"),
+        (Fault.error(408), RetryableError, "SendGrid 408"),
         (Fault.error(500), RetryableError, "SendGrid 500"),
         (Fault.error(503), RetryableError, "SendGrid 503"),
         (Fault.reset(), RetryableError, "unreachable"),
-        (Fault.accept_then_drop(), RetryableError, "unreachable"),
-        (Fault.slow(1.5), RetryableError, "timed out"),
+        (Fault.accept_then_drop(), RetryableError, "unreachable: RemoteProtocolError"),
+        (Fault.slow(1.5), RetryableError, "unreachable: ReadTimeout"),
     ],
 )
 def test_errors_are_classified(
-    simulator: SendGridSimulator, fault: Fault, error: type[Exception], text: str
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+    fault: Fault,
+    error: type[Exception],
+    text: str,
 ) -> None:
     simulator.script(fault)
     with pytest.raises(error) as raised:
-        backend(simulator, timeout_s=0.5).send(EMAIL)
+        make_backend(simulator, timeout_s=0.5).send(EMAIL)
     assert text in str(raised.value)
     assert not isinstance(raised.value, RateLimited)
 
 
-def test_bad_key_is_permanent_with_sendgrid_text(simulator: SendGridSimulator) -> None:
+def test_an_email_accepted_but_unanswered_is_retried_although_sendgrid_has_it(
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    # Given SendGrid accepts the email and the connection drops before its answer
+    simulator.script(Fault.accept_then_drop())
+    # When the backend sends, Then the send is retryable (the claim's idempotency key makes the retry safe)
+    with pytest.raises(RetryableError):
+        make_backend(simulator).send(EMAIL)
+    assert simulator.accepted_total == 1
+    assert simulator.count(0) == 1
+
+
+def test_network_errors_keep_their_cause(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
+    simulator.script(Fault.reset())
+    with pytest.raises(RetryableError) as raised:
+        make_backend(simulator).send(EMAIL)
+    assert type(raised.value.__cause__).__module__.startswith("httpx")
+
+
+def test_bad_key_is_permanent_with_sendgrid_text(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PermanentError, match="401: The provided authorization grant is invalid"):
-        backend(simulator, key="SG.wrong").send(EMAIL)
+        make_backend(simulator, key="SG.wrong").send(EMAIL)
 
 
-def test_validation_error_names_the_field(simulator: SendGridSimulator) -> None:
+def test_validation_error_names_the_field(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(PermanentError, match=r"field: personalizations\.0\.to\.0\.email"):
-        backend(simulator).send(dataclasses.replace(EMAIL, to_email="not-an-address"))
+        make_backend(simulator).send(dataclasses.replace(EMAIL, to_email="not-an-address"))
 
 
-def test_rate_limit_waits_until_the_reset_time(simulator: SendGridSimulator) -> None:
+def test_rate_limit_waits_until_the_reset_time(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
     simulator.script(Fault.rate_limited(reset_in_s=5))
     with pytest.raises(RateLimited) as raised:
-        backend(simulator).send(EMAIL)
+        make_backend(simulator).send(EMAIL)
     assert 4.0 <= raised.value.retry_after <= 6.0
+    assert "SendGrid 429" in str(raised.value)
+
+
+def test_the_api_key_is_in_no_log_line_and_no_error(
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for name in ("", "httpx", "httpcore", "app"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    sender = make_backend(simulator, timeout_s=0.5)
+    errors: list[JobError] = []
+    sender.send(email(1))
+    for number, fault in enumerate(
+        [Fault.error(500), Fault.rate_limited(), Fault.reset(), Fault.accept_then_drop(), Fault.slow(1.0)], 2
+    ):
+        simulator.script(fault)
+        with pytest.raises(JobError) as raised:
+            sender.send(email(number))
+        errors.append(raised.value)
+    with pytest.raises(PermanentError) as unauthorized:
+        make_backend(simulator, key="SG.wrong-secret-key").send(email(9))
+    errors.append(unauthorized.value)
+    assert len(caplog.records) > 0, "httpx/httpcore logged at DEBUG: the check below saw their lines"
+    logged = "\n".join(caplog.text.splitlines() + [r.getMessage() for r in caplog.records])
+    assert API_KEY not in logged and "wrong-secret-key" not in logged
+    for error in errors:
+        chain = [error, error.__cause__, error.__context__]
+        text = "\n".join(line for e in chain if e for line in traceback.format_exception_only(e)) + repr(
+            chain
+        )
+        assert API_KEY not in text and "wrong-secret-key" not in text
+
+
+def test_one_thread_sends_every_email_over_one_connection(
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    sender = make_backend(simulator)
+    ids = [sender.send(email(n)) for n in range(5)]
+    assert len(set(ids)) == 5
+    assert simulator.accepted_total == 5
+    assert simulator.connections_opened == 1
+
+
+def test_threads_share_the_pool_and_reuse_its_connections(
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    sender = make_backend(simulator)
+
+    def send_some(thread: int) -> None:
+        for n in range(5):
+            sender.send(email(10 * thread + n))
+
+    threads = [threading.Thread(target=send_some, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert simulator.accepted_total == 20
+    assert 1 <= simulator.connections_opened <= 4
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_error(
+    make_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    with SendGridSimulator(api_key=API_KEY, idle_timeout_s=0.2) as simulator:
+        sender = make_backend(simulator)
+        sender.send(email(1))
+        wait_for(
+            lambda: simulator.connections_closed == 1,
+            timeout=5,
+            what="the server to close the idle connection",
+        )
+        sender.send(email(2))
+        assert simulator.accepted_total == 2
+        assert simulator.connections_opened == 2
+
+
+def test_after_a_reset_connection_the_next_email_goes_out_on_a_new_one(
+    simulator: SendGridSimulator,
+    make_backend,  # type: ignore[no-untyped-def]
+) -> None:
+    sender = make_backend(simulator)
+    sender.send(email(1))
+    simulator.script(Fault.reset())
+    with pytest.raises(RetryableError, match="unreachable"):
+        sender.send(email(2))
+    sender.send(email(3))
+    assert simulator.accepted_total == 2
+    assert simulator.connections_opened == 2
+
+
+def test_error_responses_keep_the_connection(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
+    sender = make_backend(simulator)
+    for fault in (Fault.error(500), Fault.error(503), Fault.rate_limited()):
+        simulator.script(fault)
+        with pytest.raises(RetryableError):
+            sender.send(EMAIL)
+    sender.send(EMAIL)
+    assert simulator.connections_opened == 1
+
+
+def test_an_unreachable_host_is_retryable(backends: list[SendGridBackend]) -> None:
+    # A port that was free a moment ago: nothing listens there.
+    with SendGridSimulator(api_key=API_KEY) as simulator:
+        url = simulator.url
+    sender = SendGridBackend(api_key=API_KEY, host=url, timeout_s=2.0, sender="noreply@example.com")
+    backends.append(sender)
+    with pytest.raises(RetryableError, match="unreachable: ConnectError"):
+        sender.send(EMAIL)
 
 
 def test_classification_rules_without_a_server() -> None:
@@ -95,8 +261,13 @@ def test_classification_rules_without_a_server() -> None:
         int(now) + 30 - now
     )
     assert classify_http_error(429, b"", {}, now=now).retry_after == 60.0  # type: ignore[attr-defined]
+    assert classify_http_error(429, b"", {"X-RateLimit-Reset": "garbage"}, now=now).retry_after == 60.0  # type: ignore[attr-defined]
+    assert (
+        classify_http_error(429, b"", {"X-RateLimit-Reset": str(now + 10**6)}, now=now).retry_after == 3600.0
+    )  # type: ignore[attr-defined]
     assert isinstance(classify_http_error(408, b"", {}), RetryableError)
     assert type(classify_http_error(404, b"nope", {})) is PermanentError
+    assert type(classify_http_error(401, b"", {})) is PermanentError
     assert (
         str(classify_http_error(400, b'{"errors":[{"message":"m","field":"f"}]}', {}))
         == "SendGrid 400: m (field: f)"

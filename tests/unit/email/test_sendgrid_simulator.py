@@ -1,11 +1,14 @@
-"""The simulator over real HTTP: statuses, headers, recording, scripted faults, counts, standalone mode."""
+"""The simulator over real HTTP: statuses, headers, recording, scripted faults, counts, latency, concurrency,
+standalone mode."""
 
 from __future__ import annotations
 
 import json
 import socket
+import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from app.testing.sendgrid_server import Fault, SendGridSimulator, to_recipient
+from app.testing.sendgrid_server import Fault, Latency, SendGridSimulator, to_recipient
 from tests.unit.email.conftest import API_KEY
 
 BODY: dict[str, Any] = {
@@ -112,7 +115,10 @@ def test_runs_standalone_on_a_chosen_port() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.testing.sendgrid_server", "--port", str(port), "--api-key", API_KEY],
+        [
+            *(sys.executable, "-m", "app.testing.sendgrid_server", "--port", str(port), "--api-key", API_KEY),
+            *("--latency-p50-ms", "5", "--latency-p99-ms", "20"),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -127,3 +133,71 @@ def test_runs_standalone_on_a_chosen_port() -> None:
         proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def post_concurrently(url: str, count: int, threads: int) -> list[float]:
+    """``count`` posts from ``threads`` threads started together; each post's round-trip seconds."""
+    durations: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+    per_thread = [count // threads + (1 if i < count % threads else 0) for i in range(threads)]
+
+    def run(share: int) -> None:
+        start.wait(30)
+        for _ in range(share):
+            t0 = time.perf_counter()
+            status = post(url)[0]
+            with lock:
+                durations.append(time.perf_counter() - t0)
+                statuses.append(status)
+
+    workers = [threading.Thread(target=run, args=(share,)) for share in per_thread]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert statuses == [202] * count
+    return durations
+
+
+def p99(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[98]
+
+
+def test_latency_follows_the_log_normal_it_is_given() -> None:
+    # Given SendGrid's production latency: median 150 ms, 99th percentile 600 ms
+    latency = Latency(p50_s=0.15, p99_s=0.6, seed=7)
+    with SendGridSimulator(api_key=API_KEY, latency=latency) as simulator:
+        # When 400 requests arrive from 64 clients at once
+        measured = post_concurrently(simulator.url, 400, threads=64)
+        drawn = [r.delay_s for r in simulator.requests]
+    # Then the delays drawn, and the round trips the clients measured, have that median and 99th percentile
+    # (generous bounds: a statistical check of the simulator on a shared host, not a speed test)
+    assert 0.13 <= statistics.median(drawn) <= 0.17
+    assert 0.45 <= p99(drawn) <= 0.8
+    assert 0.13 <= statistics.median(measured) <= 0.3
+    assert 0.45 <= p99(measured) <= 1.5
+    assert latency.mean_s == pytest.approx(0.15 * 2.718281828 ** (latency.sigma**2 / 2))
+
+
+def test_a_delayed_answer_holds_only_its_own_connection() -> None:
+    # Given every answer takes one second
+    with SendGridSimulator(api_key=API_KEY, latency=Latency(p50_s=1.0, p99_s=1.0)) as simulator:
+        # When 64 clients post at once
+        post_concurrently(simulator.url, 64, threads=64)
+        # Then all 64 were being answered at the same time
+        assert simulator.max_in_flight == 64
+        assert {r.delay_s for r in simulator.requests} == {1.0}
+
+
+def test_latency_settings() -> None:
+    assert Latency().mean_s == 0.0
+    assert Latency(p50_s=0.2, p99_s=0.2).sigma == 0.0
+    with pytest.raises(ValueError, match="p50 <= p99"):
+        Latency(p50_s=0.3, p99_s=0.1)
+
+
+def test_no_latency_by_default(simulator: SendGridSimulator) -> None:
+    post(simulator.url)
+    assert [r.delay_s for r in simulator.requests] == [0.0]
