@@ -14,6 +14,7 @@ PostgreSQL needs nothing special. A test points ``DATABASE_URL`` at its own sche
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.errors import DatabaseBusy
 
 _engines: dict[str, Engine] = {}
+#: Held while an engine is looked up or created: a worker's threads all start at once, and an engine created
+#: twice would be a second pool.
+_engines_lock = threading.Lock()
 
 #: Connections are replaced after this many seconds (a server or proxy may drop older idle ones).
 POOL_RECYCLE_S = 300
@@ -34,9 +38,10 @@ POOL_RECYCLE_S = 300
 
 def engine_for(url: str) -> Engine:
     """The engine of ``url``, created once per process."""
-    if url not in _engines:
-        _engines[url] = _create(url)
-    return _engines[url]
+    with _engines_lock:
+        if url not in _engines:
+            _engines[url] = _create(url)
+        return _engines[url]
 
 
 def _create(url: str) -> Engine:
@@ -80,6 +85,7 @@ def get_engine() -> Engine:
 
 @functools.cache
 def _factory(url: str) -> sessionmaker[Session]:
+    # Two threads may both build one at first (functools.cache does not lock); both bind the one engine.
     return sessionmaker(engine_for(url), expire_on_commit=False)
 
 
@@ -121,7 +127,8 @@ def transaction() -> Iterator[Connection]:
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests switch schemas; forked workers must not share sockets)."""
-    for engine in _engines.values():
-        engine.dispose()
-    _engines.clear()
-    _factory.cache_clear()
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+        _factory.cache_clear()

@@ -15,6 +15,11 @@ def enqueued(client: redis.Redis, queue: str = "email") -> list[dict[str, Any]]:
     return [json.loads(body) for body in bodies if body]
 
 
+def delayed(client: redis.Redis, queue: str = "email") -> list[dict[str, Any]]:
+    """The decoded messages on ``queue``'s delay queue (retries waiting for their time), fetched or not."""
+    return [json.loads(body) for body in client.hvals(f"dramatiq:{queue}.DQ.msgs")]
+
+
 def drained(client: redis.Redis, queue: str = "email") -> bool:
     """Nothing ready, delayed or in progress on ``queue`` (retries included)."""
     if client.llen(f"dramatiq:{queue}") or client.llen(f"dramatiq:{queue}.DQ"):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -15,10 +17,12 @@ from sqlalchemy import select
 from app import enqueue
 from app.db.models import DeadLetter, EmailLog
 from app.db.session import session_scope
-from app.testing.sendgrid_server import Fault, SendGridSimulator
+from app.db.types import utcnow
+from app.testing.sendgrid_server import AcceptedMessage, Fault, SendGridSimulator
+from app.transport.workers import HEARTBEATS_KEY
 from tests.integration.email.conftest import BASE_URL
 from tests.integration.email.factories import add_opportunity, add_proposal, add_user, at, save
-from tests.integration.email.queue import drained
+from tests.integration.email.queue import delayed, drained
 from tests.support.worker import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -103,23 +107,86 @@ def test_each_kind_renders_and_arrives(
         assert statuses(key) == ["sent"]
 
 
-def test_duplicates_send_one_email(
+def test_duplicates_send_one_email_and_wait_on_the_live_claim_without_spending_attempts(
     start_worker: StartWorker, simulator: SendGridSimulator, redis_client: redis.Redis
 ) -> None:
-    # Given the same welcome delivered five times at once (no Redis-side key, so only email_log can stop it)
-    # and a reminder enqueued twice for the same day
+    # Given the same welcome delivered five times at once (no Redis-side key, so only email_log can stop it),
+    # its first send slow enough that the other copies meet a live claim, and a reminder enqueued twice
     user_id = add_user()
     notice = add_opportunity(response_deadline=at(dt.date(2026, 11, 24)))
     save(user_id, notice)
+    simulator.script(Fault.slow(1.0), match=is_welcome)
     worker = start_worker()
     enqueue.many([enqueue.job("send_welcome_email", user_id=user_id) for _ in range(5)])
     enqueue.opportunity_reminder(user_id=user_id, on=dt.date(2026, 11, 23))
     enqueue.opportunity_reminder(user_id=user_id, on=dt.date(2026, 11, 23), idempotency_key="other-key")
     arrived(simulator, 2, worker)
-    wait_for(lambda: drained(redis_client), timeout=30, what="the email queue to drain (retries included)")
+    wait_for(lambda: statuses(f"welcome:{user_id}") == ["sent"], what="the welcome marked sent")
     # Then one email of each was sent
     keys = sorted(m.custom_args["idempotency_key"] for m in simulator.messages)
     assert keys == sorted([f"welcome:{user_id}", f"reminder:{user_id}:2026-11-23"])
+    # and the copies that met the live claim wait for the end of its lease, with no attempt spent
+    waiting = [m for m in delayed(redis_client) if m["actor_name"] == "send_welcome_email"]
+    assert waiting, worker.output()[-4000:]
+    for message in waiting:
+        assert message["options"].get("retries", 0) == 0 and message["options"]["deferrals"] == 1
+        assert message["options"]["last_retry_reason"] == "rate_limited"
+        assert message["options"]["eta"] / 1000 > time.time() + 120  # the 3-minute lease, not a 5 s backoff
+
+
+def is_welcome(body: dict[str, Any]) -> bool:
+    key = AcceptedMessage.decode("", body).custom_args.get("idempotency_key", "")
+    return str(key).startswith("welcome:")
+
+
+def add_claim(key: str, user_id: int, *, worker_id: str, lease: dt.timedelta) -> None:
+    """A claim as another worker's send in progress leaves it."""
+    with session_scope() as session:
+        session.add(
+            EmailLog(
+                idempotency_key=key,
+                kind="welcome",
+                user_id=user_id,
+                status="claimed",
+                claimed_by=worker_id,
+                lease_expires_at=utcnow() + lease,
+            )
+        )
+
+
+def test_a_claim_left_by_a_dead_worker_is_taken_over_at_once(
+    start_worker: StartWorker, simulator: SendGridSimulator, redis_client: redis.Redis
+) -> None:
+    # Given a welcome claimed for three more minutes by a worker whose heartbeat is gone (SIGKILLed)
+    user_id = add_user()
+    add_claim(f"welcome:{user_id}", user_id, worker_id="killed-worker", lease=dt.timedelta(minutes=3))
+    worker = start_worker()
+    # When its message is redelivered
+    enqueue.welcome_email(user_id=user_id)
+    # Then it is sent now, once, by the living worker, which holds the claim
+    arrived(simulator, 1, worker)
+    wait_for(lambda: statuses(f"welcome:{user_id}") == ["sent"], what="the welcome marked sent")
+    with session_scope() as session:
+        row = session.scalars(select(EmailLog).where(EmailLog.idempotency_key == f"welcome:{user_id}")).one()
+    assert row.claimed_by not in (None, "killed-worker") and row.attempts == 2
+    assert len(simulator.messages) == 1
+
+
+def test_a_live_claim_is_retried_when_its_lease_ends(
+    start_worker: StartWorker, simulator: SendGridSimulator, redis_client: redis.Redis
+) -> None:
+    # Given a welcome claimed for 3 s by a worker that heartbeats (and then never marks: it hangs)
+    user_id = add_user()
+    redis_client.zadd(HEARTBEATS_KEY, {"busy-worker": time.time() * 1000})
+    add_claim(f"welcome:{user_id}", user_id, worker_id="busy-worker", lease=dt.timedelta(seconds=3))
+    worker = start_worker()
+    enqueue.welcome_email(user_id=user_id)
+    # Then the message waits for the lease (not the 5 s backoff, no attempt spent) and then sends
+    arrived(simulator, 1, worker, timeout=30)
+    wait_for(lambda: statuses(f"welcome:{user_id}") == ["sent"], what="the welcome marked sent")
+    retries = [r for r in worker.log_records() if r.get("event", r.get("message")) == "retry scheduled"]
+    assert [(r.get("reason"), r.get("attempts")) for r in retries] == [("rate_limited", 1)], retries
+    assert 0 < retries[0]["delay_ms"] <= 4_000 + 1_000
 
 
 def test_rate_limit_waits_until_the_reset_time(
