@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Sequence
 
@@ -233,3 +235,32 @@ def test_close_returns_after_its_timeout_when_a_flush_hangs() -> None:
         assert flusher.close(timeout=0.05) == 1
     finally:
         release.set()
+
+
+def test_a_forked_child_starts_empty_and_flushes_its_own_items() -> None:
+    # Given a parent with an item queued and its flusher thread waiting
+    read_end, write_end = os.pipe()
+    sink = Sink()
+    flusher: TimedFlush[int] = TimedFlush(sink, interval=60, name="test-fork")
+    flusher.submit(1)
+    # When the process forks and the child queues and flushes an item of its own
+    pid = os.fork()
+    if pid == 0:  # the child: report what it saw through the pipe, never return into pytest
+        try:
+            pending_at_start = flusher.pending()
+            flusher.submit(2)
+            thread_started = flusher._thread is not None and flusher._thread.is_alive()
+            flusher.flush_now()
+            report = {"pending_at_start": pending_at_start, "thread": thread_started, "flushed": sink.batches}
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    # Then the child did not inherit the parent's item, ran its own thread and flushed only its own item
+    assert report == {"pending_at_start": 0, "thread": True, "flushed": [[2]]}
+    # And the parent still owns its item
+    assert flusher.pending() == 1 and flusher.close() == 0
+    assert sink.batches == [[1]]
