@@ -17,8 +17,10 @@ from sqlalchemy import select, text
 
 from app import enqueue
 from app.db.models import EmailLog
-from app.db.session import session_scope
-from app.settings import Settings
+from app.db.session import dispose_engines, session_scope, transaction
+from app.errors import DatabaseBusy, RetryableError
+from app.middleware.retry_policy import RetrySettings, decide
+from app.settings import Settings, reset_settings
 from app.testing.sendgrid_server import Fault, SendGridSimulator
 from tests.conftest import PG_BASE_URL
 from tests.integration.email.factories import add_user
@@ -93,3 +95,23 @@ def test_32_threads_use_at_most_the_pool(
     assert simulator.max_in_flight > POOL_SIZE
     assert backends.samples > 10 and 0 < backends.highest <= POOL_SIZE, backends.highest
     assert simulator.accepted_total == EMAILS
+
+
+def test_a_step_that_finds_every_connection_busy_fails_retryably_instead_of_hanging(
+    platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a pool of one connection, checked out by a step in progress
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "1")
+    monkeypatch.setenv("DATABASE_POOL_TIMEOUT_S", "0.2")
+    reset_settings()
+    dispose_engines()
+    with transaction() as busy:
+        busy.execute(text("SELECT 1"))
+        # When another step needs one, Then it fails with a retryable error after the pool timeout
+        with pytest.raises(DatabaseBusy) as caught, session_scope() as session:
+            session.execute(text("SELECT 1"))
+        assert isinstance(caught.value, RetryableError)
+        assert decide(caught.value, retries=0, age_ms=0, policy=RetrySettings()).retry
+    # and the pool serves it again once the first step gave its connection back
+    with transaction() as again:
+        assert again.execute(text("SELECT 1")).scalar_one() == 1
