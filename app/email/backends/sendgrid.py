@@ -2,9 +2,9 @@
 
 In production a send waits 100–600 ms on SendGrid, so a worker's email throughput is set by how many sends are in
 flight at once, not by the CPU of one: the transport's job is to reuse connections (no TCP and TLS handshake per
-email) through public APIs only. One ``httpx.Client`` per process is shared by every worker thread; its pool keeps
-one idle HTTP/1.1 connection per thread (:data:`DEFAULT_POOL_SIZE`), and every request has a connect and a read
-timeout, since a hung connection would hold a worker thread. The body is the v3 JSON that :func:`build_payload`
+email) through public APIs only. One ``httpx.Client`` per process is shared by every worker thread; its HTTP/1.1
+pool keeps a connection per thread that sends (see :meth:`SendGridBackend.__init__`), and every request has a
+connect and a read timeout, since a hung connection would hold a worker thread. The body is the v3 JSON that :func:`build_payload`
 builds (the shape the SDK's ``Mail.get()`` produces, without building the SDK's object graph per email).
 
 Failures are classified at this boundary: 400/401/403/413 and other 4xx are permanent and carry SendGrid's own
@@ -27,17 +27,12 @@ from typing import Any
 import httpx
 import orjson
 
-from app.constants import EMAIL_QUEUE, WORKER_DEFAULTS
 from app.email.message import OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
 
 logger = logging.getLogger(__name__)
 
 MAIL_SEND_PATH = "/v3/mail/send"
-#: Idle connections kept for reuse: one per worker thread of the email queue as shipped. The client is
-#: synchronous, so connections in use never outnumber the threads sending; a worker started with more threads
-#: than this still works, and opens a new connection for the sends beyond it.
-DEFAULT_POOL_SIZE = WORKER_DEFAULTS[EMAIL_QUEUE][1]
 #: Seconds to establish a connection (TCP and TLS), at most the read timeout.
 CONNECT_TIMEOUT_S = 5.0
 #: Wait when a 429 names no reset time.
@@ -51,15 +46,18 @@ TRANSIENT_4XX = frozenset({408})
 class SendGridBackend:
     name = "sendgrid"
 
-    def __init__(
-        self, *, api_key: str, host: str, timeout_s: float, sender: str, pool_size: int = DEFAULT_POOL_SIZE
-    ) -> None:
+    def __init__(self, *, api_key: str, host: str, timeout_s: float, sender: str) -> None:
         self.url = host.rstrip("/") + MAIL_SEND_PATH
         self.sender = sender
+        # The pool is sized by the worker's thread count without being told it: the client is synchronous, so
+        # a process never has more requests in flight than threads sending, and with no cap on the pool (nor
+        # on the idle connections it keeps) each thread finds a kept-alive connection, however many threads
+        # the worker runs. A cap below the thread count would make threads wait for a connection (a pool
+        # timeout) or reconnect for every email. Idle connections close after httpx's keep-alive expiry (5 s).
         self._client = httpx.Client(
             headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
             timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=pool_size),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
         )
 
     def send(self, outgoing: OutgoingEmail) -> str | None:

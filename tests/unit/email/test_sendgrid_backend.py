@@ -16,7 +16,7 @@ import pytest
 from app.email.backends.sendgrid import SendGridBackend, classify_http_error
 from app.email.message import Attachment, OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
-from app.testing.sendgrid_server import Fault, SendGridSimulator
+from app.testing.sendgrid_server import Fault, Latency, SendGridSimulator
 from tests.support.worker import wait_for
 from tests.unit.email.conftest import API_KEY
 
@@ -201,6 +201,28 @@ def test_threads_share_the_pool_and_reuse_its_connections(
         thread.join()
     assert simulator.accepted_total == 20
     assert 1 <= simulator.connections_opened <= 4
+
+
+def test_the_pool_keeps_a_connection_for_each_thread_however_many(make_backend) -> None:  # type: ignore[no-untyped-def]
+    # Given 24 threads whose sends overlap (each answer takes 0.2 s)
+    with SendGridSimulator(api_key=API_KEY, latency=Latency(p50_s=0.2, p99_s=0.2)) as simulator:
+        sender = make_backend(simulator)
+        start = threading.Barrier(24)
+
+        def send_some(thread: int) -> None:
+            start.wait(10)
+            for n in range(3):
+                sender.send(email(10 * thread + n))
+
+        threads = [threading.Thread(target=send_some, args=(t,)) for t in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # Then one connection per thread was opened, and each was kept for that thread's next sends
+        assert simulator.accepted_total == 72
+        assert simulator.max_in_flight == 24
+        assert simulator.connections_opened == 24
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_error(
