@@ -42,8 +42,13 @@ def start_worker(env: dict[str, str], log_path: Path) -> WorkerProcess:
     )
 
 
-@pytest.mark.timeout(180)
-def test_job_of_a_sigkilled_worker_runs_again_within_two_minutes(
+#: A SIGKILLed worker's messages are back and processed within this many seconds of the kill: the heartbeat
+#: timeout (15 s) + one sweep interval (5 s) + a fetch, with room for a loaded machine (docs/dramatiq.md).
+RECOVERY_BOUND_S = 30
+
+
+@pytest.mark.timeout(120)
+def test_job_of_a_sigkilled_worker_runs_again_within_30_seconds(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Given a worker in the middle of a job
@@ -64,16 +69,19 @@ def test_job_of_a_sigkilled_worker_runs_again_within_two_minutes(
     second = start_worker(platform_env, tmp_path / "second.log")
     try:
         second.wait_ready(redis_client)
-        # Then the new worker's sweep returns the dead worker's message once its heartbeat expired (60 s),
-        # and it runs to the end, within two minutes of the crash
+        # Then the new worker's sweep returns the dead worker's message once its heartbeat expired, and it runs
+        # to the end, within 30 s of the crash (the deadline is the guarantee, counted from the kill)
         wait_for(
-            lambda: redis_client.get(f"test:finished:{tag}"), timeout=130, interval=0.5, what="the job re-run"
+            lambda: redis_client.get(f"test:finished:{tag}"),
+            timeout=RECOVERY_BOUND_S - (time.monotonic() - killed_at),
+            interval=0.2,
+            what=f"the job re-run within {RECOVERY_BOUND_S} s of the kill",
         )
         recovered_after = time.monotonic() - killed_at
     finally:
         second.stop()
-    assert recovered_after < 120, recovered_after
     assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1
+    assert int(redis_client.get(f"test:runs:{tag}") or 0) == 2  # the killed run and the re-run, no third
     print(f"crashed worker's job finished again {recovered_after:.0f} s after the kill")
 
 

@@ -13,6 +13,7 @@ import redis
 from dramatiq import Message
 from sqlalchemy import select
 
+from app.constants import DEAD_WORKER_SWEEP_INTERVAL_S, DRAMATIQ_HEARTBEAT_TIMEOUT_MS
 from app.db.models import DeadLetter, JobRun
 from app.db.session import session_scope
 from app.dead_letters import DeadLetterFilter, requeue
@@ -310,3 +311,38 @@ def test_a_message_failing_validation_is_dead_lettered_with_the_reason(
     assert row.exception_type == "InvalidJob" and row.attempts == 1
     assert "user_id" in row.exception_message
     assert process.proc.returncode == 0
+
+
+@pytest.mark.timeout(120)
+def test_a_job_longer_than_the_heartbeat_timeout_is_not_handed_to_another_worker(
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a one-thread worker whose consumers fetch nothing while it is busy: a prefetch of one on the queue,
+    # and on the delay queue one held message due in ten minutes (Dramatiq heartbeats only when it fetches)
+    silent_env = {**platform_env, "dramatiq_queue_prefetch": "1", "dramatiq_delay_queue_prefetch": "1"}
+    busy = WorkerProcess(
+        silent_env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "busy.log", threads=1
+    )
+    idle: WorkerProcess | None = None
+    try:
+        busy.wait_ready(redis_client)
+        later = Message(queue_name=TEST_QUEUE, actor_name="noop", args=(), kwargs={}, options={})
+        publish([(later, 600_000)])
+        wait_for(lambda: redis_client.llen(f"dramatiq:{TEST_QUEUE}.DQ") == 0, what="the delayed message held")
+        # When it runs a job for longer than the heartbeat timeout plus two sweeps of an idle second worker
+        seconds = DRAMATIQ_HEARTBEAT_TIMEOUT_MS / 1000 + 2 * DEAD_WORKER_SWEEP_INTERVAL_S
+        tag = uuid.uuid4().hex
+        send("slow", tag=tag, seconds=seconds)
+        wait_for(lambda: redis_client.get(f"test:started:{tag}"), what="the long job started")
+        idle = WorkerProcess(
+            platform_env, ["tests.support.actors"], [TEST_QUEUE], log_path=tmp_path / "idle.log", threads=1
+        )
+        idle.wait_ready(redis_client)
+        wait_for(lambda: redis_client.get(f"test:finished:{tag}"), timeout=seconds + 30, what="the long job")
+    finally:
+        for process in (busy, idle):
+            if process is not None:
+                process.stop()
+    # Then the busy worker's heartbeat thread kept it alive: the idle worker never got a copy, the job ran once
+    assert int(redis_client.get(f"test:runs:{tag}") or 0) == 1
+    assert int(redis_client.get(f"test:finished:{tag}") or 0) == 1

@@ -70,6 +70,7 @@ def child(tag: str) -> None:
 @dramatiq.actor(**FAST)
 def slow(tag: str, seconds: float) -> None:
     get_redis().set(f"test:started:{tag}", "1")
+    get_redis().incr(f"test:runs:{tag}")
     time.sleep(seconds)
     get_redis().incr(f"test:finished:{tag}")
 
