@@ -28,6 +28,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -83,10 +84,14 @@ class TimedFlush(Generic[T]):
 
     def _reset(self) -> None:
         """Fresh state: at construction and in a forked child (whose locks may have been held at the fork)."""
+        # Starts and stops the thread; submit() takes no lock (below).
         self._lock = threading.Lock()
-        # Held while a batch is out, so that flush_now returns only after everything submitted before it landed.
+        # Held while a batch is out, so that flush_now returns only after everything submitted before it landed;
+        # also the only place items leave the deque.
         self._flushing = threading.Lock()
-        self._queued: list[T] = []
+        # A deque's append and popleft are atomic: the job threads queue without a lock of their own, which they
+        # could be preempted holding (and then every other job thread would queue behind it).
+        self._queued: deque[T] = deque()
         self._failures = 0  # consecutive failed flushes of the batch at the front
         self._wake = threading.Event()  # something is queued
         self._full = threading.Event()  # max_batch items are queued: do not wait for the interval
@@ -95,13 +100,18 @@ class TimedFlush(Generic[T]):
 
     def submit(self, item: T) -> None:
         """Queue ``item`` for the next flush, ``interval`` seconds away while the flushes succeed."""
+        queued = self._queued
+        queued.append(item)
+        # A flush clears _wake before it takes items: an item it does not take finds _wake clear and sets it.
+        if not self._wake.is_set():
+            self._wake.set()
+        if self._max_batch is not None and len(queued) >= self._max_batch and not self._full.is_set():
+            self._full.set()
+        if self._thread is None:
+            self._start()
+
+    def _start(self) -> None:
         with self._lock:
-            queued = self._queued
-            queued.append(item)
-            if len(queued) == 1:
-                self._wake.set()
-            if len(queued) == self._max_batch:
-                self._full.set()
             if self._thread is None:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(
@@ -111,22 +121,25 @@ class TimedFlush(Generic[T]):
 
     def pending(self) -> int:
         """Items queued and not flushed yet."""
-        with self._lock:
-            return len(self._queued)
+        return len(self._queued)
 
     def flush_now(self) -> int:
-        """Send everything pending from this thread, in batches; returns how many items were sent.
+        """Send what was pending when called from this thread, in batches; returns how many items were sent.
 
         Raises what the flush raised: the failed batch is kept for the next try, or dropped (``on_drop``) if
         that was its ``max_attempts``-th failure.
         """
         sent = 0
-        while True:
-            with self._flushing:
+        with self._flushing:
+            # Only what is here now: items arriving meanwhile wait for the next round, so that a busy producer
+            # neither keeps this caller flushing nor turns the thread's batches into a stream of tiny ones.
+            # At least one round even with nothing due: taking clears a wake-up left by an item already flushed.
+            due = len(self._queued)
+            while True:
                 count = self._flush_one()
-            if not count:
-                return sent
-            sent += count
+                sent += count
+                if not count or sent >= due:
+                    return sent
 
     def close(self, timeout: float = CLOSE_TIMEOUT_S) -> int:
         """Stop the thread and flush what is pending (a graceful stop); returns how many items were left.
@@ -181,17 +194,21 @@ class TimedFlush(Generic[T]):
                     return
 
     def _take(self) -> list[T]:
-        with self._lock:
-            if self._max_batch is None:
-                batch, self._queued = self._queued, []
-            else:
-                batch = self._queued[: self._max_batch]
-                del self._queued[: self._max_batch]
-            left = len(self._queued)
-            if not left:
-                self._wake.clear()
-            if self._max_batch is None or left < self._max_batch:
-                self._full.clear()
+        """Up to ``max_batch`` items from the front (the caller holds ``_flushing``)."""
+        self._wake.clear()
+        self._full.clear()
+        queued = self._queued
+        batch: list[T] = []
+        limit = self._max_batch or len(queued)
+        try:
+            while len(batch) < limit:
+                batch.append(queued.popleft())
+        except IndexError:
+            pass  # fewer than the limit were queued
+        if queued:  # left for the next batch: keep the thread awake
+            self._wake.set()
+            if self._max_batch is not None and len(queued) >= self._max_batch:
+                self._full.set()
         return batch
 
     def _flush_one(self) -> int:
@@ -210,11 +227,10 @@ class TimedFlush(Generic[T]):
                 else:
                     self._on_drop(batch, err)
             else:
-                with self._lock:
-                    self._queued[:0] = batch
-                    self._wake.set()
-                    if self._max_batch is not None and len(self._queued) >= self._max_batch:
-                        self._full.set()
+                self._queued.extendleft(reversed(batch))
+                self._wake.set()
+                if self._max_batch is not None and len(self._queued) >= self._max_batch:
+                    self._full.set()
             raise
         self._failures = 0
         return len(batch)

@@ -70,7 +70,6 @@ def test_flush_writes_what_is_queued_and_never_raises_on_a_broken_stream(
     monkeypatch.setattr(sys, "__stderr__", None)
     writer = _LogWriter(BrokenStream(), _JsonFormatter())
     writer.batcher.close()  # no thread: flush() alone handles the records
-    with writer.batcher._lock:
-        writer.batcher._queued.append(_record("one"))
+    writer.batcher._queued.append(_record("one"))
     writer.flush()
     assert writer.dropped == 1 and writer.batcher.pending() == 0

@@ -96,6 +96,21 @@ class CountingSink(Sink):
             self.batches.append(list(items))
 
 
+def test_a_wake_up_left_over_with_nothing_queued_is_cleared_instead_of_waking_the_thread_again_and_again() -> (
+    None
+):
+    # Given an idle flusher whose thread has flushed everything
+    sink = Sink()
+    flusher: TimedFlush[int] = TimedFlush(sink, interval=0.001, name="test")
+    flusher.submit(1)
+    wait_for(lambda: sink.flushed() == [1], timeout=10, what="the item flushed")
+    # When a wake-up arrives with nothing queued (a submitter that set it after its item was taken)
+    flusher._wake.set()
+    # Then the thread's next round clears it, and flushes nothing
+    wait_for(lambda: not flusher._wake.is_set(), timeout=10, what="the wake-up cleared")
+    assert sink.batches == [[1]]
+
+
 def test_a_full_batch_is_flushed_without_waiting_for_the_interval_and_no_batch_exceeds_the_maximum() -> None:
     # Given a flusher that would wait a minute, but flushes as soon as 10 items are waiting
     sink = Sink()
@@ -113,8 +128,7 @@ def test_a_full_batch_is_flushed_without_waiting_for_the_interval_and_no_batch_e
 def test_flush_now_sends_at_most_max_batch_items_per_call_of_the_sink() -> None:
     sink = Sink()
     flusher: TimedFlush[int] = TimedFlush(sink, interval=60, name="test", max_batch=4)
-    with flusher._lock:  # queue without waking the thread, to see flush_now split them
-        flusher._queued.extend(range(10))
+    flusher._queued.extend(range(10))  # queued without starting the thread, to see flush_now split them
     assert flusher.flush_now() == 10
     assert [len(batch) for batch in sink.batches] == [4, 4, 2]
     assert sink.flushed() == list(range(10))
