@@ -1,4 +1,8 @@
-"""The Prometheus metrics (names are public, ARCHITECTURE.md "Metrics").
+"""The Prometheus metrics (their names are public: dashboards and alerts use them; README "Observability").
+
+Only metrics that some module emits are declared here (``tests/unit/test_metrics_emitted.py`` fails otherwise):
+a metric that is declared but never set reads as a healthy zero on a dashboard. A feature's metric arrives with
+the code that emits it.
 
 Worker processes write to the multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``, set by ``jobs worker``
 before any process imports this module); queue gauges are computed from Redis at scrape time by
@@ -33,15 +37,6 @@ ACTIVE_JOBS = Gauge(
 JOB_RETRIES = Counter("worker_job_retries", "Retries scheduled", ["queue", "actor"])
 DEAD_LETTERS = Counter("worker_dead_letters", "Messages dead-lettered", ["queue", "actor"])
 EMAILS_SENT = Counter("worker_emails_sent", "Emails by kind and outcome", ["queue", "kind", "status"])
-SYNC_OPERATIONS = Counter(
-    "worker_sync_operations", "SAM.gov sync operations by kind and outcome", ["queue", "kind", "status"]
-)
-SCHEDULE_LAST_RUN = Gauge(
-    "worker_schedule_last_run_timestamp_seconds",
-    "When each schedule last fired",
-    ["queue", "schedule"],
-    multiprocess_mode="max",
-)
 
 
 class QueueCollector(Collector):
