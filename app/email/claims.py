@@ -95,12 +95,20 @@ def claim(
         if _insert_if_absent(conn, values) or _take_over(conn, request.key, values, _lapsed(now)):
             return ClaimResult.CLAIMED
         row = conn.execute(
-            select(_TABLE.c.status, _TABLE.c.claimed_by, _TABLE.c.lease_expires_at).where(
-                _TABLE.c.idempotency_key == request.key
-            )
+            select(
+                _TABLE.c.status, _TABLE.c.claimed_by, _TABLE.c.message_id, _TABLE.c.lease_expires_at
+            ).where(_TABLE.c.idempotency_key == request.key)
         ).one()
         if row.status in (SENT, SKIPPED):
             return ClaimResult.DONE
+        if _own_earlier_attempt(row.claimed_by, row.message_id, request) and _take_over(
+            conn, request.key, values, _held_by(request.worker_id, request.message_id)
+        ):
+            logger.info(
+                "email claim of an earlier attempt of this message taken over",
+                extra={"idempotency_key": request.key, "kind": request.kind},
+            )
+            return ClaimResult.CLAIMED
         dead = _dead_holder(row.claimed_by, request, is_alive)
         if dead is not None and _take_over(conn, request.key, values, _held_by(dead)):
             logger.info(
@@ -201,8 +209,18 @@ def _lapsed(now: dt.datetime) -> ColumnElement[bool]:
     )
 
 
-def _held_by(worker_id: str) -> ColumnElement[bool]:
-    return and_(_TABLE.c.status == CLAIMED, _TABLE.c.claimed_by == worker_id)
+def _own_earlier_attempt(holder: str | None, message_id: str | None, request: ClaimRequest) -> bool:
+    """The claim was taken by this worker for this very message: an attempt that has ended (a worker runs a
+    message on one thread at a time), e.g. one whose commit was cut off with the database; its retry need not
+    wait for the lease."""
+    if holder is None or request.message_id is None:
+        return False
+    return holder == request.worker_id and message_id == request.message_id
+
+
+def _held_by(worker_id: str | None, message_id: str | None = None) -> ColumnElement[bool]:
+    condition = and_(_TABLE.c.status == CLAIMED, _TABLE.c.claimed_by == worker_id)
+    return condition if message_id is None else and_(condition, _TABLE.c.message_id == message_id)
 
 
 def _take_over(

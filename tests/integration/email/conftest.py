@@ -35,6 +35,8 @@ def email_env(
         "SENDGRID_TIMEOUT_S": "5",
         "EMAIL_FROM": "Jobs <noreply@example.com>",
         "PUBLIC_BASE_URL": BASE_URL,
+        # Workers' log lines reach their log file as they are written (tests read them while workers run).
+        "PYTHONUNBUFFERED": "1",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -177,3 +178,19 @@ def test_a_holder_whose_heartbeat_cannot_be_read_counts_as_alive(platform_env: d
     with pytest.raises(ClaimHeld):
         claims.claim(by_worker("worker-b"), is_alive=redis_away)
     assert row("welcome:7").claimed_by == "worker-a"
+
+
+def test_a_retry_of_the_same_message_on_the_same_worker_takes_its_own_claim_over(
+    platform_env: dict[str, str],
+) -> None:
+    # Given a claim whose commit outcome its attempt never learnt (the database was cut at COMMIT)
+    first = ClaimRequest(
+        key="welcome:8", kind="welcome", user_id=8, recipient=None, message_id="m-1", worker_id="w"
+    )
+    assert claims.claim(first) is ClaimResult.CLAIMED
+    # When another message for the key runs on that worker, it waits (it may be sending right now)
+    with pytest.raises(ClaimHeld):
+        claims.claim(dataclasses.replace(first, message_id="m-2"))
+    # but the retry of the same message takes the claim at once (a worker runs a message on one thread)
+    assert claims.claim(first) is ClaimResult.CLAIMED
+    assert (row("welcome:8").attempts, row("welcome:8").message_id) == (2, "m-1")

@@ -141,3 +141,50 @@ def test_a_mark_that_cannot_be_written_travels_with_the_message_and_its_retry_on
             row = session.scalars(select(EmailLog).where(EmailLog.idempotency_key == key)).one()
         assert (row.status, row.provider_message_id, row.attempts) == ("sent", provider_id, 1)
         dispose_engines()
+
+
+def test_a_worker_whose_database_stays_away_past_the_mark_retries_marks_on_the_message_retry(
+    email_env: dict[str, str], simulator: SendGridSimulator, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Given a worker whose PostgreSQL is behind a proxy, and a send held 1 s at SendGrid
+    user_id = add_user()
+    simulator.script(Fault.slow(1.0))
+    with proxy_for(email_env["DATABASE_URL"]) as proxy:
+        env = {**email_env, "DATABASE_URL": through(proxy, email_env["DATABASE_URL"])}
+        worker = WorkerProcess(env, ["actors.email"], ["email"], log_path=tmp_path / "worker.log", threads=2)
+        try:
+            worker.wait_ready(redis_client)
+            enqueue.welcome_email(user_id=user_id)
+            # When PostgreSQL goes away during the send and stays away past the in-process mark retries
+            wait_for(lambda: len(simulator.requests) >= 1, what="the send in flight")
+            proxy.cut()
+            wait_for(
+                lambda: logged(worker, "email sent but not marked"),
+                timeout=delivery.MARK_RETRY_FOR_S + 30,
+                what="the in-process mark retries to give up",
+            )
+            proxy.restore()
+            # Then the message's retry marks it, without sending again and without spending an attempt
+            try:
+                wait_for(
+                    lambda: logged(worker, "email marked sent after an earlier attempt sent it"),
+                    timeout=60,
+                    what="the retry to mark the email",
+                )
+                wait_for(lambda: drained(redis_client), timeout=30, what="the email queue to drain")
+            except AssertionError:
+                raise AssertionError(worker.output()[-6000:]) from None
+            assert statuses() == {"sent": 1}
+            retries = [r for r in worker.log_records() if r.get("event") == "retry scheduled"]
+            assert [r.get("reason") for r in retries] == ["rate_limited"], retries
+        finally:
+            worker.stop()
+    assert simulator.accepted_total == 1
+    with session_scope() as session:
+        row = session.scalars(select(EmailLog)).one()
+        assert session.scalar(select(func.count()).select_from(DeadLetter)) == 0
+    assert (row.provider_message_id, row.attempts) == (simulator.messages[0].message_id, 1)
+
+
+def logged(worker: WorkerProcess, event: str) -> bool:
+    return any(r.get("event") == event for r in worker.log_records())
