@@ -7,26 +7,37 @@ Replaces Dramatiq's ``Retries`` (20 retries up to 7 days, no notion of permanent
 - anything else (``RetryableError``, time limits, unknown exceptions): exponential backoff with jitter,
   ``min_backoff * factor**n`` capped at ``max_backoff``, until ``max_retries`` is spent;
 - nothing is retried past the message's max age.
+
+A retry that meets the broker unreachable is not dead-lettered: it is scheduled when the broker returns, and
+until then the original stays unacked (docs/dramatiq.md "Idle pickup and reconnects").
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
-from dramatiq import Broker, Middleware
+from dramatiq import Broker, Message, Middleware
 from dramatiq.broker import MessageProxy
-from dramatiq.errors import ActorNotFound, BrokerError
+from dramatiq.errors import ActorNotFound, BrokerConnectionError, BrokerError
 from dramatiq.middleware.shutdown import Shutdown
 
 from app.errors import PermanentError, RateLimited
+from app.transport import leave_unacked
 
 logger = logging.getLogger(__name__)
+
+#: Errors that mean the broker is unreachable for now (Redis down or restarting), not that the retry is wrong.
+BROKER_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, BrokerConnectionError)
+#: First and longest pause between two attempts to schedule a retry while the broker is unreachable.
+BROKER_RETRY_FIRST_S = 0.5
+BROKER_RETRY_MAX_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,8 @@ class RetryPolicy(Middleware):
     ):
         self.default = default or RetrySettings()
         self.per_queue = per_queue or {}
+        #: Set when the worker starts stopping: a retry waiting for the broker gives up then.
+        self._stopping = threading.Event()
 
     @property
     def actor_options(self) -> set[str]:
@@ -140,13 +153,58 @@ class RetryPolicy(Middleware):
         message.options["traceback"] = "".join(traceback.format_exception(exception, limit=-10))[-4000:]
         try:
             # The proxy forwards to Message.copy(): the message with the options updated above, as a Message.
-            broker.enqueue(message.copy(), delay=decision.delay_ms)
+            scheduled = self._schedule(broker, message, message.copy(), decision.delay_ms)
         except (redis.RedisError, BrokerError):
             logger.exception("could not schedule the retry; dead-lettering instead")
             message.options["dead_reason"] = "retry_enqueue_failed"
             message.fail()
             return
-        logger.info(
-            "retry scheduled",
-            extra={"delay_ms": decision.delay_ms, "reason": decision.reason, "attempts": retries + 1},
-        )
+        if scheduled:
+            logger.info(
+                "retry scheduled",
+                extra={"delay_ms": decision.delay_ms, "reason": decision.reason, "attempts": retries + 1},
+            )
+
+    def _schedule(self, broker: Broker, message: MessageProxy, retry: Message[Any], delay_ms: int) -> bool:
+        """Enqueue ``retry``; while the broker is unreachable, keep trying (from this worker thread, before the
+        original is acked). True once scheduled.
+
+        The retry keeps its due time: each attempt delays it by what is left of ``delay_ms``. A process that
+        dies meanwhile has acked nothing, so the sweep redelivers the original. A worker that stops first gives
+        up and leaves the original unacked (``leave_unacked``): it returns to its queue, nothing is lost.
+        Errors that are not a lost connection propagate.
+        """
+        due = time.monotonic() + delay_ms / 1000
+        pause = BROKER_RETRY_FIRST_S
+        failures = 0
+        while True:
+            try:
+                broker.enqueue(retry, delay=max(0, int((due - time.monotonic()) * 1000)))
+            except BROKER_UNREACHABLE as err:
+                failures += 1
+                if failures == 1:
+                    logger.warning(
+                        "retry not scheduled yet: broker unreachable; trying again until it returns",
+                        extra={"message_id": message.message_id, "error": f"{type(err).__name__}: {err}"},
+                    )
+                if self._stopping.wait(pause):
+                    left = leave_unacked(broker, message)
+                    logger.warning(
+                        "worker stopping before the broker returned; retry not scheduled",
+                        extra={"message_id": message.message_id, "left_unacked": left, "failures": failures},
+                    )
+                    return False
+                pause = min(pause * 2, BROKER_RETRY_MAX_S)
+                continue
+            if failures:
+                logger.info(
+                    "retry scheduled after the broker returned",
+                    extra={"message_id": message.message_id, "failures": failures},
+                )
+            return True
+
+    def after_worker_boot(self, broker: Broker, worker: Any) -> None:
+        self._stopping.clear()
+
+    def before_worker_shutdown(self, broker: Broker, worker: Any) -> None:
+        self._stopping.set()

@@ -10,6 +10,7 @@ RabbitMQ implementation would sit beside the Redis one behind the same names.
 
 from __future__ import annotations
 
+from app.transport.redis_broker import leave_unacked
 from app.transport.registry import WorkerInfo, live_workers
 from app.transport.stats import QueueStats, queue_stats
 from app.transport.workers import current_worker_id, worker_is_alive
@@ -18,6 +19,7 @@ __all__ = [
     "QueueStats",
     "WorkerInfo",
     "current_worker_id",
+    "leave_unacked",
     "live_workers",
     "queue_stats",
     "worker_is_alive",

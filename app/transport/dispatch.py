@@ -8,12 +8,14 @@ what ``RedisBroker`` sends for the same command. Every call also records the cal
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import current_millis
 from redis.exceptions import NoScriptError
+
+from app.transport import wakeup
 
 
 def max_unpack_size(broker: RedisBroker) -> int:
@@ -44,6 +46,7 @@ def dispatch_pipelined(
     calls: Sequence[tuple[str, Sequence[object]]],
     *,
     maintenance: bool = False,
+    wake: Mapping[str, int] | None = None,
 ) -> list[Any]:
     """The script once per ``(queue, command arguments)``, all in one pipelined round trip: the Redis layout stays
     exactly Dramatiq's.
@@ -52,6 +55,9 @@ def dispatch_pipelined(
     ``Script`` calls first asks ``SCRIPT EXISTS`` in a round trip of its own, which for a batch of two or three
     acks was half the cost. If Redis has lost its script cache (a restart, ``SCRIPT FLUSH``), nothing ran, the
     script is loaded and the batch sent once more.
+
+    ``wake`` (queue name → messages put on it) adds, in the same round trip, the signals that wake that many
+    idle consumers of each queue (:mod:`app.transport.wakeup`); the results are the script calls' only.
     """
     script: Any = broker.scripts["dispatch"]  # a redis-py Script: .sha and .script
 
@@ -60,7 +66,9 @@ def dispatch_pipelined(
         for queue_name, arguments in calls:
             argv = dispatch_arguments(broker, command, queue_name, arguments, maintenance=maintenance)
             pipe.evalsha(script.sha, 1, broker.namespace, *argv)
-        return list(pipe.execute())
+        for queue_name, count in (wake or {}).items():
+            wakeup.add_signal(pipe, broker.namespace, queue_name, count)
+        return list(pipe.execute())[: len(calls)]
 
     try:
         return send()

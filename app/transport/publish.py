@@ -4,13 +4,15 @@ Inside a worker the process's full broker (``app.broker``) is reused; elsewhere 
 broker without middleware is built once. On Redis a batch goes through one pipelined round trip of Dramatiq's
 own ``dispatch`` script (:func:`app.transport.dispatch.dispatch_pipelined`), so the Redis layout stays exactly
 Dramatiq's; each message gets what ``RedisBroker.enqueue`` gives it (a fresh redis id, and an eta on the delay
-queue when delayed).
+queue when delayed), and the queues it lands on are signalled in the same round trip, so that idle consumers
+start at once (:mod:`app.transport.wakeup`).
 """
 
 from __future__ import annotations
 
 import functools
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -67,5 +69,5 @@ def _pipelined(broker: RedisBroker, outgoing: Sequence[Outgoing]) -> list[Messag
         stored = message.copy(queue_name=queue_name, options=options)
         calls.append((queue_name, [options["redis_message_id"], stored.encode()]))
         sent.append(stored)
-    dispatch_pipelined(broker, "enqueue", calls)
+    dispatch_pipelined(broker, "enqueue", calls, wake=Counter(name for name, _ in calls))
     return sent
