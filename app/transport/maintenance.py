@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import dq_name
+from dramatiq.common import current_millis, dq_name
 
+from app.transport import wakeup
 from app.transport.dispatch import dispatch_pipelined
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,14 @@ def sweep_dead_workers(broker: RedisBroker, queues: tuple[str, ...]) -> None:
     Dramatiq's maintenance does.
     """
     calls = [(name, ()) for queue in queues for name in (queue, dq_name(queue))]
-    if calls:
-        dispatch_pipelined(broker, "qsize", calls, maintenance=True)
+    if not calls:
+        return
+    # A requeue sends no wake-up signal of its own: when a worker is dead, the same round trip wakes the idle
+    # consumers of these queues (app.transport.wakeup), so its messages start now, not at their next safety fetch.
+    cutoff = current_millis() - broker.heartbeat_timeout
+    dead = broker.client.zcount(f"{broker.namespace}:__heartbeats__", 0, cutoff)
+    wake = {name: wakeup.MAX_TOKENS for name, _ in calls} if dead else None
+    dispatch_pipelined(broker, "qsize", calls, maintenance=True, wake=wake)
 
 
 def unfinished_message_ids(broker: RedisBroker, queue_name: str) -> list[str]:

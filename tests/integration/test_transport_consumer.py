@@ -241,3 +241,26 @@ def test_a_message_left_unacked_stays_fetched(broker: PlatformRedisBroker) -> No
     consumer.close()
     # Then it is still in this worker's acks set: it returns to the queue when the worker stops or dies
     assert unfinished_message_ids(broker, QUEUE) == [proxy.options["redis_message_id"]]
+
+
+def test_the_sweep_wakes_the_queues_of_a_dead_worker(
+    broker: PlatformRedisBroker, redis_client: redis.Redis
+) -> None:
+    from app.transport.maintenance import sweep_dead_workers
+
+    # Given a sweep while every worker is alive: nothing to wake
+    sweep_dead_workers(broker, (QUEUE,))
+    assert tokens(redis_client, QUEUE) == 0
+    # Given a worker that fetched a message and went silent past the heartbeat timeout
+    dead = build_redis_broker(REDIS_URL)
+    dead.enqueue(message())
+    take(dead.consume(QUEUE, prefetch=1, timeout=100), 1)
+    silent_since = current_millis() - dead.heartbeat_timeout - 1_000
+    redis_client.zadd(f"{DRAMATIQ_NAMESPACE}:__heartbeats__", {dead.broker_id: silent_since})
+    redis_client.delete(wakeup.wakeup_key(DRAMATIQ_NAMESPACE, QUEUE))
+    # When a live worker sweeps
+    sweep_dead_workers(broker, (QUEUE,))
+    # Then the message is back and the queue's idle consumers are woken for it
+    assert redis_client.llen(f"{DRAMATIQ_NAMESPACE}:{QUEUE}") == 1
+    assert tokens(redis_client, QUEUE) == wakeup.MAX_TOKENS
+    dead.client.close()
