@@ -263,10 +263,9 @@ def dlq_discard(ids: tuple[int, ...], all_matching: bool, **filters: Any) -> Non
 def dlq_sync() -> None:
     """Import messages left in Dramatiq's XQs (database was down when they died) into the archive."""
     from app.dead_letters import sync_from_xq
-    from app.redis_client import get_redis
 
     _settings()
-    count = sync_from_xq(get_redis())
+    count = sync_from_xq()
     click.echo(f"imported {count} dead letter(s) from the XQ")
 
 

@@ -1,9 +1,10 @@
 """The dead-letter archive: the ``dead_letters`` table is the source of truth, Dramatiq's XQ only a fallback.
 
 A message that will not be retried is archived synchronously with everything needed to understand and repair it.
-If the database is unreachable at that moment the message stays in the XQ (enriched with the error) and
-:func:`sync_from_xq` imports it later. Requeue sends a fresh copy (new message id, same idempotency key, retry
-count reset); requeue and discard record who did it, in the row and in the audit log.
+If the database is unreachable at that moment the message stays in the transport's dead-letter queue (XQ,
+annotated with the error; :mod:`app.transport.xq`) and :func:`sync_from_xq` imports it later. Requeue sends a
+fresh copy (new message id, same idempotency key, retry count reset); requeue and discard record who did it, in
+the row and in the audit log.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+import dramatiq
 from dramatiq import Message
 from dramatiq.errors import DecodeError
 from sqlalchemy import select
@@ -28,7 +30,6 @@ from app.db.models import AuditEvent, DeadLetter
 from app.db.session import session_scope
 from app.db.types import utcnow
 from app.errors import PermanentError
-from app.redis_client import dramatiq_key
 
 logger = logging.getLogger(__name__)
 
@@ -161,46 +162,31 @@ def try_store(record: DeadLetterRecord) -> bool:
     return True
 
 
-def remove_from_xq(client: Any, queue: str, redis_id: str) -> None:
-    """Drop Dramatiq's copy once the archive holds the message."""
-    q = canonical_queue(queue)
-    pipe = client.pipeline(transaction=False)
-    pipe.zrem(dramatiq_key(f"{q}.XQ"), redis_id)
-    pipe.hdel(dramatiq_key(f"{q}.XQ.msgs"), redis_id)
-    pipe.execute()
+def sync_from_xq(broker: dramatiq.Broker | None = None, queues: Sequence[str] | None = None) -> int:
+    """Import what the transport's dead-letter queues hold into the archive; returns how many were imported.
 
+    Run by ``jobs dlq sync``. ``queues`` defaults to the platform's queues and those ``broker`` (default: the
+    process's publisher) declared. Each message leaves the XQ only once its row is stored, so an interrupted
+    sync loses nothing; a message archived twice is stored once.
+    """
+    from app.transport import xq
+    from app.transport.publish import get_publisher
 
-def sync_from_xq(client: Any, queues: Sequence[str] | None = None) -> int:
-    """Import what Dramatiq's XQs hold into the archive (run by ``jobs dlq sync`` and the scheduler)."""
-    names = list(queues) if queues else _xq_queues(client)
+    broker = broker or get_publisher()
+    names = list(queues) if queues else xq.dead_letter_queues(broker)
     imported = 0
-    for queue in names:
-        ids = [i.decode() for i in client.zrange(dramatiq_key(f"{queue}.XQ"), 0, -1)]
-        if not ids:
+    for dead in xq.dead_messages(broker, names):
+        if dead.body is None:
+            xq.remove(broker, dead.queue, dead.ref)
             continue
-        bodies = client.hmget(dramatiq_key(f"{queue}.XQ.msgs"), ids)
-        for redis_id, body in zip(ids, bodies, strict=True):
-            if body is None:
-                client.zrem(dramatiq_key(f"{queue}.XQ"), redis_id)
-                continue
-            try:
-                record = record_from_message(Message.decode(body), None, "imported_from_xq")
-            except DecodeError as err:
-                record = record_from_raw(queue, redis_id, body, err.error)
-            store(record)
-            remove_from_xq(client, queue, redis_id)
-            imported += 1
+        try:
+            record = record_from_message(Message.decode(dead.body), None, "imported_from_xq")
+        except DecodeError as err:
+            record = record_from_raw(dead.queue, dead.ref, dead.body, err.error)
+        store(record)
+        xq.remove(broker, dead.queue, dead.ref)
+        imported += 1
     return imported
-
-
-def _xq_queues(client: Any) -> list[str]:
-    prefix = dramatiq_key("")
-    names = []
-    for key in client.scan_iter(match=dramatiq_key("*.XQ"), count=1000):
-        name = key.decode().removeprefix(prefix).removesuffix(".XQ")
-        if not name.startswith("__"):
-            names.append(name)
-    return sorted(set(names))
 
 
 # --------------------------------------------------------------------------------------------- operators
