@@ -36,7 +36,8 @@ PR_SET_CHILD_SUBREAPER = 36
 LAUNCHER_PID_ENV = "JOBS_WORKER_LAUNCHER_PID"
 
 #: What the kernel sends when the parent dies; its handler turns the first one into :data:`STOP_SIGNAL`.
-PARENT_DEATH_SIGNAL = signal.SIGUSR1
+#: (Windows has no SIGUSR1, and nothing is armed there.)
+PARENT_DEATH_SIGNAL: int = getattr(signal, "SIGUSR1", 0)
 
 #: What a process of the group gets once when its parent dies: Dramatiq's graceful stop.
 STOP_SIGNAL = signal.SIGTERM
@@ -77,7 +78,7 @@ def die_with_parent(expected_parent: int) -> bool:
     _stopping = False
     if _supported():
         signal.signal(PARENT_DEATH_SIGNAL, _stop_once)
-        _prctl(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL))
+        _prctl(PR_SET_PDEATHSIG, PARENT_DEATH_SIGNAL)
     else:
         logger.warning(
             "parent-death signal not supported on this platform: this process outlives a killed parent",
@@ -110,7 +111,15 @@ def become_subreaper() -> bool:
             extra={"action": "subreaper_unsupported", "platform": sys.platform},
         )
         return False
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    try:
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    except OSError as err:
+        # A sandbox may refuse it; the group still dies with its processes, only the launcher does not wait.
+        logger.warning(
+            "child subreaper refused: orphaned workers are not waited for",
+            extra={"action": "subreaper_refused", "errno": err.errno},
+        )
+        return False
     return True
 
 

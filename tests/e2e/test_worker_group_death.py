@@ -99,6 +99,12 @@ class Group:
         self.worker.proc.poll()  # reap the launcher once it has exited (this test is its parent)
         return [role for role, proc in self.roles().items() if alive(proc)]
 
+    def wait_until_gone(self) -> None:
+        try:
+            wait_for(lambda: self.survivors() == [], timeout=60, interval=0.1, what="every process gone")
+        except AssertionError as err:
+            raise AssertionError(f"{err}: {self.survivors()} left\n{self.worker.output()[-3000:]}") from None
+
 
 @pytest.fixture
 def group(platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path) -> Iterator[Group]:
@@ -148,14 +154,13 @@ def test_sigkill_of_any_process_of_a_group_leaves_no_survivor(
     os.kill(killed.pid, signal.SIGKILL)
 
     # Then no process of the group is left running
-    wait_for(
-        lambda: group.survivors() == [], timeout=60, interval=0.1, what="every process of the group gone"
-    )
+    group.wait_until_gone()
     # And the worker processes that were not killed stopped gracefully (SIGTERM, not SIGKILL): each deleted its
     # heartbeat key on the way out, which a killed process cannot do
     stopped_gracefully = {key for key in heartbeats if not key.endswith(f":{killed.pid}")}
     assert len(stopped_gracefully) == PROCESSES - (1 if role.startswith("worker") else 0)
-    assert heartbeat_keys(redis_client).isdisjoint(stopped_gracefully), group.worker.output()[-3000:]
+    left = heartbeat_keys(redis_client) & stopped_gracefully
+    assert not left, f"{left} not deleted\n{group.worker.output()[-3000:]}"
 
 
 @pytest.mark.timeout(120)
