@@ -3,7 +3,7 @@
 Tests point ``SENTRY_DSN`` at :attr:`SentryServer.dsn` so that sentry-sdk's real transport (in this process or
 in a worker subprocess) sends to it; the test then asserts on the decoded events and on the raw envelope
 bytes, which is the only way to prove that nothing secret leaves the process. Envelope format and transport
-as in ``contracts/sentry.md``: ``POST /api/<project>/envelope/``, body gzip, brotli or plain, newline-separated
+as in docs/sentry.md: ``POST /api/<project>/envelope/``, body gzip, brotli or plain, newline-separated
 JSON (envelope header, then item header + payload per item, payload length given or up to the next newline).
 """
 
