@@ -190,7 +190,9 @@ def run(group: WorkerGroup, *, multiproc_dir: Path | None = None) -> int:
     child = subprocess.Popen(group.command(), start_new_session=True, env=env)
 
     def forward(signum: int, _frame: object) -> None:
-        child.send_signal(signum)
+        # SIGHUP (the terminal went away) stops the group like SIGTERM: Dramatiq's own SIGHUP "reload" re-executes
+        # whatever ``python`` is first on PATH, which outside an activated venv cannot import Dramatiq.
+        child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, forward)
