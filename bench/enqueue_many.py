@@ -3,7 +3,8 @@
 Same 10,000 ``send_welcome_email`` jobs each way, on Redis database 9 (flushed before each side and at the
 end). ``many`` is timed on jobs prepared beforehand (what a dispatcher does: validate while building, send
 once) and also including the preparation; Dramatiq's own ``actor.send`` loop on a bare ``RedisBroker`` (default
-middleware) is printed for reference. The web app's side is measured: no worker runs.
+middleware) is printed for reference. The web app's side is measured: no worker runs. Each side's count of
+stored messages is checked through ``app.transport.queue_stats`` (the same Redis layout for both).
 
     .venv/bin/python bench/enqueue_many.py [--jobs 10000] [--rounds 3]
 """
@@ -50,6 +51,7 @@ def main() -> None:
     from dramatiq.brokers.redis import RedisBroker
 
     from app import enqueue
+    from app.transport import queue_stats
 
     client = redis.Redis.from_url(REDIS_URL)
     n = args.jobs
@@ -58,7 +60,7 @@ def main() -> None:
         client.flushdb()
 
     def check(queue: str) -> None:
-        stored = client.llen(f"dramatiq:{queue}")
+        stored = queue_stats([queue], client)[0].ready
         assert stored == n, f"{stored} of {n} messages on {queue}"
 
     def prepare() -> list[enqueue.PreparedJob]:
@@ -80,7 +82,7 @@ def main() -> None:
     send_s = _timed(lambda: None, send_loop, args.rounds, flush)
     check("email")
 
-    bare = RedisBroker(url=REDIS_URL)
+    bare = RedisBroker(url=REDIS_URL)  # type: ignore[no-untyped-call]
     dramatiq.set_broker(bare)
 
     @dramatiq.actor(queue_name="email", actor_name="send_welcome_email")

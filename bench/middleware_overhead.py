@@ -26,6 +26,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import redis
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -54,7 +58,7 @@ elif _MODE == "bare":
     import dramatiq
     from dramatiq.brokers.redis import RedisBroker
 
-    dramatiq.set_broker(RedisBroker(url=REDIS_URL))
+    dramatiq.set_broker(RedisBroker(url=REDIS_URL))  # type: ignore[no-untyped-call]
 
     @dramatiq.actor(queue_name=QUEUE)
     def noop() -> None:
@@ -107,24 +111,33 @@ def _drop_schema(schema: str | None) -> None:
 def _enqueue(count: int) -> None:
     from dramatiq import Message
 
-    from app.transport.publish import publish
+    from app.transport.publish import Outgoing, publish
 
     batch = 2_000
     for start in range(0, count, batch):
-        messages = [
+        messages: list[Outgoing] = [
             (Message(queue_name=QUEUE, actor_name="noop", args=(), kwargs={}, options={}), None)
             for _ in range(min(batch, count - start))
         ]
         publish(messages)
 
 
-def _in_flight(client: object) -> int:
-    pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
-    pipe.llen(f"dramatiq:{QUEUE}")
-    acks = list(client.scan_iter(match="dramatiq:__acks__.*", count=1000))  # type: ignore[attr-defined]
-    for key in acks:
-        pipe.scard(key)
-    return int(sum(pipe.execute()))
+def _ready(client: redis.Redis[bytes]) -> int:
+    from app.transport import queue_stats
+
+    return queue_stats([QUEUE], client)[0].ready
+
+
+def _in_flight(client: redis.Redis[bytes]) -> int:
+    """Messages not finished yet: ready, delayed, or fetched by a live worker and not acked.
+
+    Read through ``app.transport`` for both sides (bare Dramatiq keeps the same Redis layout); a worker counts as
+    live while it heartbeats, which Dramatiq's consumers do on every fetch, busy or idle.
+    """
+    from app.transport import queue_stats
+
+    stats = queue_stats([QUEUE], client)[0]
+    return stats.ready + stats.delayed + stats.in_progress
 
 
 def run_once(mode: str, messages: int, processes: int, threads: int, env: dict[str, str]) -> Result:
@@ -133,7 +146,7 @@ def run_once(mode: str, messages: int, processes: int, threads: int, env: dict[s
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
     _enqueue(messages)
-    assert client.llen(f"dramatiq:{QUEUE}") == messages
+    assert _ready(client) == messages
     modules = (
         ["app.broker", "bench.middleware_overhead"] if mode == "platform" else ["bench.middleware_overhead"]
     )
@@ -152,7 +165,7 @@ def run_once(mode: str, messages: int, processes: int, threads: int, env: dict[s
         start_new_session=True,
     )
     try:
-        while client.llen(f"dramatiq:{QUEUE}") == messages:
+        while _ready(client) == messages:
             if proc.poll() is not None:
                 raise SystemExit(f"{mode} worker exited with {proc.returncode}; see {log.name}")
             time.sleep(0.005)
