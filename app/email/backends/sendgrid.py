@@ -1,11 +1,14 @@
-"""``EMAIL_BACKEND=sendgrid``: v3 Mail Send over one shared ``httpx.Client`` (docs/sendgrid.md).
+"""``EMAIL_BACKEND=sendgrid``: v3 Mail Send over one shared urllib3 connection pool (docs/sendgrid.md).
 
 In production a send waits 100–600 ms on SendGrid, so a worker's email throughput is set by how many sends are in
-flight at once, not by the CPU of one: the transport's job is to reuse connections (no TCP and TLS handshake per
-email) through public APIs only. One ``httpx.Client`` per process is shared by every worker thread; its HTTP/1.1
-pool keeps a connection per thread that sends (see :meth:`SendGridBackend.__init__`), and every request has a
-connect and a read timeout, since a hung connection would hold a worker thread. The body is the v3 JSON that :func:`build_payload`
-builds (the shape the SDK's ``Mail.get()`` produces, without building the SDK's object graph per email).
+flight at once: the transport's job is to reuse connections (no TCP and TLS handshake per email) through public
+APIs only, and to cost little CPU, since one process's threads share one GIL (docs/benchmarks.md: with
+``httpx.Client`` the worker spent about 1 ms more CPU per email and reached 10–20 % less of its concurrency
+bound at 32 threads). One ``urllib3.PoolManager`` per process is shared by every worker thread; it keeps a
+connection per thread that sends (see :meth:`SendGridBackend.__init__`), checks a kept connection is still open
+before reusing it, and every request has a connect and a read timeout, since a hung connection would hold a
+worker thread. The body is the v3 JSON that :func:`build_payload` builds (the shape the SDK's ``Mail.get()``
+produces, without building the SDK's object graph per email).
 
 Failures are classified at this boundary: 400/401/403/413 and other 4xx are permanent and carry SendGrid's own
 error text; 429 waits until ``X-RateLimit-Reset``; 408, 5xx and network errors (a request that may or may not
@@ -21,11 +24,13 @@ import functools
 import json
 import logging
 import time
+import urllib.request
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import orjson
+import urllib3
 
 from app.email.message import OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
@@ -35,6 +40,10 @@ logger = logging.getLogger(__name__)
 MAIL_SEND_PATH = "/v3/mail/send"
 #: Seconds to establish a connection (TCP and TLS), at most the read timeout.
 CONNECT_TIMEOUT_S = 5.0
+#: Connections the pool keeps: more than any worker's thread count. The client is synchronous, so a process never
+#: has more requests in flight (nor opens more connections) than threads sending; a smaller pool would close and
+#: reopen the connections of the threads beyond it.
+MAX_KEPT_CONNECTIONS = 256
 #: Wait when a 429 names no reset time.
 DEFAULT_RATE_LIMIT_WAIT_S = 60.0
 #: Never wait longer than this on one 429, whatever the header says (a clock skew must not park a message).
@@ -49,33 +58,44 @@ class SendGridBackend:
     def __init__(self, *, api_key: str, host: str, timeout_s: float, sender: str) -> None:
         self.url = host.rstrip("/") + MAIL_SEND_PATH
         self.sender = sender
-        # The pool is sized by the worker's thread count without being told it: the client is synchronous, so
-        # a process never has more requests in flight than threads sending, and with no cap on the pool (nor
-        # on the idle connections it keeps) each thread finds a kept-alive connection, however many threads
-        # the worker runs. A cap below the thread count would make threads wait for a connection (a pool
-        # timeout) or reconnect for every email. Idle connections close after httpx's keep-alive expiry (5 s).
-        self._client = httpx.Client(
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
-        )
+        # The pool does not block: a thread never waits for another's connection. With more threads than
+        # MAX_KEPT_CONNECTIONS, the extra connections are closed after use (urllib3 warns). No retries: a POST
+        # that failed may have been accepted, and the retry policy and the claim decide (docs/email.md).
+        options: dict[str, Any] = {
+            "maxsize": MAX_KEPT_CONNECTIONS,
+            "block": False,
+            "headers": {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+            "timeout": urllib3.Timeout(connect=min(CONNECT_TIMEOUT_S, timeout_s), read=timeout_s),
+            "retries": False,
+        }
+        proxy = _proxy_for(self.url)
+        self._pool = urllib3.ProxyManager(proxy, **options) if proxy else urllib3.PoolManager(**options)
 
     def send(self, outgoing: OutgoingEmail) -> str | None:
         body = orjson.dumps(build_payload(outgoing, sender=self.sender))
         try:
-            response = self._client.post(self.url, content=body)
-        except httpx.TransportError as err:
+            response = self._pool.request("POST", self.url, body=body)
+        except (urllib3.exceptions.HTTPError, OSError) as err:
             # Timeouts, refused or reset connections, a connection dropped before the response: the request may
             # or may not have been accepted; retrying is the only safe move (docs/email.md, "the open window").
             # The text names the error class and its reason, never the request (whose headers hold the key).
             raise RetryableError(f"SendGrid unreachable: {type(err).__name__}: {str(err)[:200]}") from err
-        if response.status_code >= 400:
-            raise classify_http_error(response.status_code, response.content, response.headers)
+        if response.status >= 400:
+            raise classify_http_error(response.status, response.data, response.headers)
         return response.headers.get("X-Message-Id") or None
 
     def close(self) -> None:
         """Close the pooled connections (a process's backend lives as long as the process)."""
-        self._client.close()
+        self._pool.clear()
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), as urllib reads them."""
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def build_payload(outgoing: OutgoingEmail, *, sender: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The SendGrid backend through its real ``httpx`` client against the simulator: payload, connection reuse and
+"""The SendGrid backend through its real HTTP client (urllib3) against the simulator: payload, connection reuse and
 the classification of every kind of failure at this boundary."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import traceback
 from collections.abc import Iterator
 
 import pytest
+import urllib3
 
 from app.email.backends.sendgrid import SendGridBackend, classify_http_error
 from app.email.message import Attachment, OutgoingEmail
@@ -86,8 +87,8 @@ def test_sends_one_personalization_with_the_idempotency_key(
         (Fault.error(500), RetryableError, "SendGrid 500"),
         (Fault.error(503), RetryableError, "SendGrid 503"),
         (Fault.reset(), RetryableError, "unreachable"),
-        (Fault.accept_then_drop(), RetryableError, "unreachable: RemoteProtocolError"),
-        (Fault.slow(1.5), RetryableError, "unreachable: ReadTimeout"),
+        (Fault.accept_then_drop(), RetryableError, "unreachable: ProtocolError"),
+        (Fault.slow(1.5), RetryableError, "unreachable: ReadTimeoutError"),
     ],
 )
 def test_errors_are_classified(
@@ -121,7 +122,7 @@ def test_network_errors_keep_their_cause(simulator: SendGridSimulator, make_back
     simulator.script(Fault.reset())
     with pytest.raises(RetryableError) as raised:
         make_backend(simulator).send(EMAIL)
-    assert type(raised.value.__cause__).__module__.startswith("httpx")
+    assert type(raised.value.__cause__).__module__.startswith("urllib3")
 
 
 def test_bad_key_is_permanent_with_sendgrid_text(simulator: SendGridSimulator, make_backend) -> None:  # type: ignore[no-untyped-def]
@@ -147,7 +148,7 @@ def test_the_api_key_is_in_no_log_line_and_no_error(
     make_backend,  # type: ignore[no-untyped-def]
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    for name in ("", "httpx", "httpcore", "app"):
+    for name in ("", "urllib3", "app"):
         caplog.set_level(logging.DEBUG, logger=name)
     sender = make_backend(simulator, timeout_s=0.5)
     errors: list[JobError] = []
@@ -162,7 +163,7 @@ def test_the_api_key_is_in_no_log_line_and_no_error(
     with pytest.raises(PermanentError) as unauthorized:
         make_backend(simulator, key="SG.wrong-secret-key").send(email(9))
     errors.append(unauthorized.value)
-    assert len(caplog.records) > 0, "httpx/httpcore logged at DEBUG: the check below saw their lines"
+    assert len(caplog.records) > 0, "urllib3 logged at DEBUG: the check below saw its lines"
     logged = "\n".join(caplog.text.splitlines() + [r.getMessage() for r in caplog.records])
     assert API_KEY not in logged and "wrong-secret-key" not in logged
     for error in errors:
@@ -271,8 +272,25 @@ def test_an_unreachable_host_is_retryable(backends: list[SendGridBackend]) -> No
         url = simulator.url
     sender = SendGridBackend(api_key=API_KEY, host=url, timeout_s=2.0, sender="noreply@example.com")
     backends.append(sender)
-    with pytest.raises(RetryableError, match="unreachable: ConnectError"):
+    with pytest.raises(RetryableError, match="unreachable: NewConnectionError"):
         sender.send(EMAIL)
+
+
+def test_a_proxy_from_the_environment_is_used(
+    monkeypatch: pytest.MonkeyPatch, backends: list[SendGridBackend]
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "bypassed.example.com")
+    proxied = SendGridBackend(
+        api_key=API_KEY, host="https://api.sendgrid.com", timeout_s=2.0, sender="noreply@example.com"
+    )
+    bypassed = SendGridBackend(
+        api_key=API_KEY, host="https://bypassed.example.com", timeout_s=2.0, sender="noreply@example.com"
+    )
+    backends += [proxied, bypassed]
+    assert isinstance(proxied._pool, urllib3.ProxyManager)
+    assert proxied._pool.proxy is not None and proxied._pool.proxy.host == "proxy.internal"
+    assert not isinstance(bypassed._pool, urllib3.ProxyManager)
 
 
 def test_classification_rules_without_a_server() -> None:
