@@ -260,12 +260,19 @@ def dlq_discard(ids: tuple[int, ...], all_matching: bool, **filters: Any) -> Non
 
 
 @dlq.command("sync")
-def dlq_sync() -> None:
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Also look at this queue (repeatable); the platform's own queues are always looked at.",
+)
+def dlq_sync(queues: tuple[str, ...]) -> None:
     """Import messages left in Dramatiq's XQs (database was down when they died) into the archive."""
+    from app.constants import QUEUES
     from app.dead_letters import sync_from_xq
 
     _settings()
-    count = sync_from_xq()
+    count = sync_from_xq(queues=[*QUEUES, *queues] if queues else None)
     click.echo(f"imported {count} dead letter(s) from the XQ")
 
 

@@ -87,7 +87,8 @@ def test_job_of_a_sigkilled_worker_runs_again_within_30_seconds(
 
 def dlq_sync(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", "dlq", "sync"],
+        # The test actor's queue is not one of the platform's: name it, as an operator would for their own.
+        [sys.executable, "-m", "app.cli", "dlq", "sync", "--queue", TEST_QUEUE],
         env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
         cwd=ROOT,
         capture_output=True,
