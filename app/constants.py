@@ -16,9 +16,12 @@ DRAMATIQ_NAMESPACE = "dramatiq"
 #: Prefix of the platform's own Redis keys (worker heartbeats, idempotency marks, locks).
 KEY_PREFIX = "jobs"
 
-#: Worker defaults per queue: (processes, threads). See ARCHITECTURE.md "Queues and processes".
+#: Worker defaults per queue: (processes, threads). See docs/architecture.md.
 WORKER_DEFAULTS: dict[str, tuple[int, int]] = {
-    EMAIL_QUEUE: (1, 8),
+    # I/O-bound: a send waits 100-600 ms on SendGrid. Thread sweep of bench/email_throughput.py at production
+    # latency (docs/benchmarks.md, 2026-12-06): 8/16/32/64 threads sent 43/84/154/169 emails/s from one process
+    # (0.96/0.94/0.87/0.47 of threads / mean latency); past 32 the process is CPU-bound (0.7-0.8 of a core).
+    EMAIL_QUEUE: (1, 32),
     DOCUMENTS_QUEUE: (2, 1),
     SYNC_QUEUE: (1, 4),
 }
