@@ -3,7 +3,7 @@
 In production a send waits 100–600 ms on SendGrid, so a worker's email throughput is set by how many sends are in
 flight at once: the transport's job is to reuse connections (no TCP and TLS handshake per email) through public
 APIs only, and to cost little CPU, since one process's threads share one GIL (docs/benchmarks.md: with
-``httpx.Client`` the worker spent about 1 ms more CPU per email and reached 10–20 % less of its concurrency
+``httpx.Client`` the worker spent 1.2–1.3 ms more CPU per email and reached 7–17 % less of its concurrency
 bound at 32 threads). One ``urllib3.PoolManager`` per process is shared by every worker thread; it keeps a
 connection per thread that sends (see :meth:`SendGridBackend.__init__`), checks a kept connection is still open
 before reusing it, and every request has a connect and a read timeout, since a hung connection would hold a
