@@ -60,12 +60,14 @@ def redis_client() -> Iterator[object]:
 
     client = redis.Redis.from_url(REDIS_URL)
     try:
+        try:
+            client.flushdb()
+        except redis.ConnectionError as err:
+            _unavailable("Redis", err)
+        yield client
         client.flushdb()
-    except redis.ConnectionError as err:
-        _unavailable("Redis", err)
-    yield client
-    client.flushdb()
-    client.close()
+    finally:
+        client.close()  # also when the test is skipped or the final FLUSHDB fails
 
 
 def schema_url(schema: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -40,7 +39,7 @@ from sqlalchemy import select
 from app import enqueue
 from app.db.models import AuditEvent, DeadLetter, JobRun
 from app.db.session import session_scope
-from tests.support.worker import ROOT, wait_for
+from tests.support.helpers import ROOT, free_port, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -74,17 +73,11 @@ GROUP_ROWS = "h2:text-is('By cause') + table.data tbody tr"
 # ------------------------------------------------------------------------------------------------ fixtures
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, headless; skipped (locally) or failed (CI) when it is not installed."""
     if not os.access(CHROMIUM, os.X_OK):
-        message = f"Chromium is not installed at {CHROMIUM}: apt-get install chromium (make system-deps)"
+        message = f"Chromium is not installed at {CHROMIUM}: apt-get install chromium (make test-deps)"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message, pytrace=False)
         pytest.skip(message)

@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
-from app.transport.publish import publish
 from app.testing.sentry_server import SentryServer, parse_envelope
+from tests.support.helpers import send_test_message
 from tests.support.worker import WorkerProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -60,14 +60,7 @@ def sentry_worker(
 
 
 def send(actor: str, correlation_id: str, **kwargs: object) -> Message:
-    message = Message(
-        queue_name=TEST_QUEUE,
-        actor_name=actor,
-        args=(),
-        kwargs=kwargs,
-        options={"correlation_id": correlation_id},
-    )
-    return publish([(message, None)])[0]
+    return send_test_message(actor, options={"correlation_id": correlation_id}, **kwargs)
 
 
 def archived(*message_ids: str) -> bool:

@@ -10,7 +10,10 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dramatiq import Message
 
 #: The repository checkout (subprocesses run from it).
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +52,7 @@ def send_test_message(
     options: dict[str, Any] | None = None,
     delay_ms: int | None = None,
     **kwargs: Any,
-) -> Any:
+) -> Message[Any]:
     """Publish one message to ``actor`` by name, bypassing the catalogue (test actors are not in it).
 
     Returns the Dramatiq ``Message`` as stored (its ``message_id`` finds it in logs, history and dead letters).

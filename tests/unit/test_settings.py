@@ -16,6 +16,7 @@ CHECKED = (
     "BROKER_URL",
     "DATABASE_URL",
     "ADMIN_SESSION_SECRET",
+    "DATABASE_POOL_SIZE",
 )
 
 
@@ -112,6 +113,7 @@ SENDGRID = {"EMAIL_BACKEND": "sendgrid", "SENDGRID_API_KEY": "SG.key-not-to-prin
         ({"DATABASE_URL": "oracle://u@h/db"}, "DATABASE_URL"),
         ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
         ({"ADMIN_SESSION_SECRET": "x" * 31}, "ADMIN_SESSION_SECRET"),
+        ({"DATABASE_POOL_SIZE": "0"}, "DATABASE_POOL_SIZE"),
     ],
 )
 def test_a_setting_that_cannot_work_is_refused_naming_it(
