@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.worker import ROOT
+from tests.support.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
 

@@ -19,7 +19,8 @@ from app.db.session import session_scope
 from app.outbox import relay_once
 from app.transport import redis_broker
 from app.transport.publish import publish
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.helpers import send_test_message, wait_for
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -90,11 +91,7 @@ def test_a_finished_idempotency_key_is_not_run_again(
     tag = uuid.uuid4().hex
 
     def send() -> None:
-        message = Message(
-            queue_name="test", actor_name="slow", args=(), kwargs={"tag": tag, "seconds": 0},
-            options={"idempotency_key": f"once-{tag}"},
-        )  # fmt: skip
-        publish([(message, None)])
+        send_test_message("slow", options={"idempotency_key": f"once-{tag}"}, tag=tag, seconds=0)
 
     send()
     wait_for(lambda: redis_client.get(f"test:finished:{tag}"), what="first run")
