@@ -13,7 +13,6 @@ import os
 import re
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,9 +62,6 @@ class Settings(BaseSettings):
     reminder_window_days: int = Field(default=7, ge=1, le=90)
     public_base_url: str = "http://localhost:8000"
 
-    sam_gov_api_key: SecretStr | None = None
-    sam_gov_base_url: str = "https://api.sam.gov"
-
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "production"
 
@@ -76,7 +72,6 @@ class Settings(BaseSettings):
     admin_session_secret: SecretStr | None = None
 
     storage_dir: Path = PROJECT_ROOT / "var" / "storage"
-    scheduler_timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     prometheus_multiproc_dir: Path | None = None
@@ -126,15 +121,6 @@ class Settings(BaseSettings):
     def _http_host(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http:// or https:// URL")
-        return value
-
-    @field_validator("scheduler_timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError("is not a known IANA time zone") from err
         return value
 
     @field_validator("log_level", mode="before")

@@ -41,7 +41,7 @@ def test_postgres_urls_get_the_psycopg_driver(monkeypatch: pytest.MonkeyPatch) -
     [
         ("REDIS_URL", "http://nope"),
         ("ADMIN_PORT", "eighty"),
-        ("SCHEDULER_TIMEZONE", "Mars/Olympus"),
+        ("LOG_LEVEL", "LOUD"),
         ("EMAIL_BACKEND", "pigeon"),
         ("DATABASE_URL", "mysql://x"),
     ],
