@@ -1,12 +1,14 @@
 """The broker of the worker processes, built once with the platform's middleware stack.
 
-Imported first by every ``actors/*`` module (and named first on Dramatiq's command line:
-``dramatiq app.broker actors.email --queues email``), so no actor is ever bound to Dramatiq's implicit
-localhost broker. Logging and Sentry are set up here because Sentry must hook in before the broker exists.
+Imported first by every ``actors/*`` module (and, through :mod:`app.worker_boot`, named first on Dramatiq's
+command line: ``python -m app.worker_main app.worker_boot actors.email --queues email``), so no actor is ever
+bound to Dramatiq's implicit localhost broker. Logging and Sentry are set up here because Sentry must hook in
+before the broker exists.
 
-Middleware order (docs/architecture.md "Message life cycle"): current message → correlation id → metrics → job
-history → idempotency → retry policy → dead-letter archive. Dramatiq runs ``after_*`` hooks in reverse, so by the time metrics, history
-and logs see an attempt's end, the retry policy has decided whether it will be retried.
+Middleware order (docs/architecture.md "Message life cycle"): current message → correlation id → job log →
+metrics → job history → idempotency → retry policy → dead-letter archive. Dramatiq runs ``after_*`` hooks in
+reverse, so by the time metrics, history and logs see an attempt's end, the retry policy has decided whether it
+will be retried.
 """
 
 from __future__ import annotations

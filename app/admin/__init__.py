@@ -1,4 +1,4 @@
-"""The admin web app (ARCHITECTURE.md "Admin web"): queues, dead letters, jobs and workers, plus health."""
+"""The admin web app (docs/admin.md): queues, dead letters, jobs and workers, plus health."""
 
 from __future__ import annotations
 

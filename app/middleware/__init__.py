@@ -1,1 +1,1 @@
-"""One Dramatiq middleware per module; :mod:`app.broker` stacks them in the order of ARCHITECTURE.md."""
+"""One Dramatiq middleware per module; :mod:`app.broker` stacks them in the order of docs/architecture.md "Message life cycle"."""

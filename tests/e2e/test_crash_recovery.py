@@ -1,6 +1,6 @@
 """Crashes: a SIGKILLed worker's job runs again, and a dead letter survives a database outage.
 
-Both are promises of ARCHITECTURE.md ("Delivery guarantees", "Dead letter") that only hold across processes, so
+Both are promises of docs/architecture.md ("Delivery guarantees", "Message life cycle") that only hold across processes, so
 they are tested with real worker processes, a real kill and the real ``jobs dlq sync`` command.
 """
 
@@ -16,24 +16,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from dramatiq import Message
 from sqlalchemy import select
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
-from app.transport.publish import publish
-from tests.support.worker import ROOT, WorkerProcess, wait_for
+from tests.support.helpers import ROOT, TEST_QUEUE, send_test_message, wait_for
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
-TEST_QUEUE = "test"
 #: Nothing listens on port 1: connections are refused at once, like a database that is down.
 DOWN_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/test"
-
-
-def send(actor: str, **kwargs: object) -> Message:
-    message = Message(queue_name=TEST_QUEUE, actor_name=actor, args=(), kwargs=kwargs, options={})
-    return publish([(message, None)])[0]
 
 
 def start_worker(env: dict[str, str], log_path: Path) -> WorkerProcess:
@@ -55,7 +48,7 @@ def test_job_of_a_sigkilled_worker_runs_again_within_30_seconds(
     first = start_worker(platform_env, tmp_path / "first.log")
     first.wait_ready(redis_client)
     tag = uuid.uuid4().hex
-    send("slow", tag=tag, seconds=3)
+    send_test_message("slow", tag=tag, seconds=3)
     wait_for(lambda: redis_client.get(f"test:started:{tag}"), timeout=20, what="job started")
 
     # When its whole process group is SIGKILLed (no shutdown hook runs) and a new worker starts
@@ -106,7 +99,7 @@ def test_dead_letter_survives_a_database_outage_and_dlq_sync_imports_it(
     tag = uuid.uuid4().hex
     try:
         # When a message dies
-        message = send("always_permanent", tag=tag)
+        message = send_test_message("always_permanent", tag=tag)
         wait_for(
             lambda: redis_client.zcard(f"dramatiq:{TEST_QUEUE}.XQ"), timeout=30, what="message in the XQ"
         )
