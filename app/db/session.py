@@ -125,6 +125,15 @@ def transaction() -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def autocommit() -> Iterator[Connection]:
+    """A pooled connection on which every statement commits by itself, returned to the pool right after: for
+    steps whose statements are each atomic on their own (an email's user load and claim, a mark without other
+    writes). It saves the two round trips of BEGIN and COMMIT per step, which psycopg makes separately."""
+    with _pool_wait_is_retryable(), get_engine().connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def dispose_engines() -> None:
     """Close every pooled connection (tests switch schemas; forked workers must not share sockets)."""
     with _engines_lock:

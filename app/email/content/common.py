@@ -6,8 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, select
 
 from app.db.models import User
 from app.errors import PermanentError
@@ -38,9 +37,9 @@ USER_BY_ID = select(*(_USERS.c[name] for name in UserRecord.__dataclass_fields__
 )
 
 
-def get_user(session: Session, user_id: int) -> UserRecord:
+def get_user(connection: Connection, user_id: int) -> UserRecord:
     """The user; :class:`PermanentError` when they do not exist (retrying will not create them)."""
-    row = session.connection().execute(USER_BY_ID, {"user_id": user_id}).first()
+    row = connection.execute(USER_BY_ID, {"user_id": user_id}).first()
     if row is None:
         raise PermanentError(f"user {user_id} does not exist")
     return UserRecord(**row._mapping)
