@@ -14,10 +14,9 @@ import redis
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
+from tests.support.helpers import ROOT
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,8 @@ import pytest
 import redis
 
 from app.parent_death import LAUNCHER_PID_ENV
-from tests.support.worker import ROOT, WorkerProcess, wait_for
+from tests.support.helpers import ROOT, free_port, wait_for
+from tests.support.worker import WorkerProcess
 
 pytestmark = [
     pytest.mark.e2e,
@@ -68,12 +68,6 @@ def as_proc(pid: int) -> Proc:
     fields = stat_fields(pid)
     assert fields is not None, f"process {pid} is gone"
     return Proc(pid, fields[19])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def heartbeat_keys(client: redis.Redis) -> set[str]:

@@ -7,7 +7,6 @@ scraped over HTTP from the worker group's parent and parsed with prometheus_clie
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,24 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-from dramatiq import Message
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import enqueue
-from app.transport.publish import publish
-from tests.support.worker import ROOT, WorkerProcess, wait_for
+from tests.support.helpers import ROOT, TEST_QUEUE, free_port, send_test_message, wait_for
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.e2e
-
-TEST_QUEUE = "test"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -51,10 +41,6 @@ def value(
     """The sum over samples named ``name`` whose labels include ``labels`` (0 when there is none)."""
     wanted = set(labels.items())
     return sum(v for (n, lbls), v in all_samples.items() if n == name and wanted <= lbls)
-
-
-def send(actor: str, **kwargs: object) -> None:
-    publish([(Message(queue_name=TEST_QUEUE, actor_name=actor, args=(), kwargs=kwargs, options={}), None)])
 
 
 def test_multiprocess_files_count_each_outcome_once(
@@ -76,9 +62,9 @@ def test_multiprocess_files_count_each_outcome_once(
         worker.wait_ready(redis_client)
         # When it runs 5 successes, 1 permanent failure, and 1 job that fails 3 times (max_retries=2)
         for _ in range(5):
-            send("noop")
-        send("always_permanent", tag="metrics-permanent")
-        send("fast_retryable")
+            send_test_message("noop")
+        send_test_message("always_permanent", tag="metrics-permanent")
+        send_test_message("fast_retryable")
 
         def aggregated() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
             registry = CollectorRegistry()

@@ -20,7 +20,7 @@ from app.outbox import relay_once
 from app.transport import redis_broker
 from app.transport.publish import publish
 from tests.support.helpers import send_test_message, wait_for
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.integration
 
@@ -77,12 +77,8 @@ def test_outbox_publishes_only_after_commit(platform_env: dict[str, str], redis_
 def worker(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(
-        platform_env, ["tests.support.actors"], ["test"], log_path=tmp_path / "worker.log"
-    )
-    process.wait_ready(redis_client)
-    yield process
-    process.stop()
+    with running_worker(platform_env, redis_client, tmp_path / "worker.log", threads=2) as process:
+        yield process
 
 
 def test_a_finished_idempotency_key_is_not_run_again(
@@ -110,11 +106,7 @@ def test_batched_acks_leave_no_message_behind(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """Eight threads ack concurrently, so acks go out in pipelined batches; every one of them must land."""
-    worker = WorkerProcess(
-        platform_env, ["tests.support.actors"], ["test"], log_path=tmp_path / "worker.log", threads=8
-    )
-    try:
-        worker.wait_ready(redis_client)
+    with running_worker(platform_env, redis_client, tmp_path / "worker.log", threads=8) as worker:
         noop = Message(queue_name="test", actor_name="noop", args=(), kwargs={}, options={})
         publish([(noop.copy(message_id=str(uuid.uuid4())), None) for _ in range(400)])
 
@@ -130,8 +122,6 @@ def test_batched_acks_leave_no_message_behind(
 
         wait_for(lambda: finished() >= 400, what="400 job lines (the log writer flushes every 0.1 s)")
         assert finished() == 400
-    finally:
-        worker.stop()
 
 
 def test_a_graceful_stop_sends_the_acks_still_queued(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import brotli
 import httpx
 import pytest
 import redis
@@ -23,12 +24,11 @@ from sqlalchemy import select
 from app.db.models import DeadLetter
 from app.db.session import session_scope
 from app.testing.sentry_server import SentryServer, parse_envelope
-from tests.support.helpers import send_test_message
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.helpers import TEST_QUEUE, send_test_message, wait_for
+from tests.support.worker import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.integration
 
-TEST_QUEUE = "test"
 EMAIL = "user@example.com"
 API_KEY = "SECRET123"
 TOKEN = "SG.abcdefghijklmnop.qrstuvwxyz0123456789"
@@ -46,21 +46,33 @@ def sentry_worker(
     platform_env: dict[str, str], redis_client: redis.Redis, sentry: SentryServer, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
     """Several threads: a message's attempts run on different threads, its breadcrumbs must still follow it."""
-    process = WorkerProcess(
-        {**platform_env, "SENTRY_DSN": sentry.dsn, "SENTRY_ENVIRONMENT": "test"},
-        ["tests.support.observability_actors"],
-        [TEST_QUEUE],
-        log_path=tmp_path / "worker.log",
-        threads=4,
-        shutdown_timeout_ms=5_000,
-    )
-    process.wait_ready(redis_client)
-    yield process
-    process.stop()
+    env = {**platform_env, "SENTRY_DSN": sentry.dsn, "SENTRY_ENVIRONMENT": "test"}
+    with running_worker(
+        env, redis_client, tmp_path / "worker.log", modules=["tests.support.observability_actors"]
+    ) as process:
+        yield process
 
 
 def send(actor: str, correlation_id: str, **kwargs: object) -> Message:
     return send_test_message(actor, options={"correlation_id": correlation_id}, **kwargs)
+
+
+def dead_letter_both(
+    worker: WorkerProcess, sentry: SentryServer, permanent_correlation: str, retryable_correlation: str
+) -> tuple[Message, Message]:
+    """A message that fails for good and one that fails three times, both archived and reported to Sentry.
+
+    Their arguments carry an email address, an API key in a URL and a bearer token. The worker is stopped
+    (exit 0) before returning: the SDK sends what it still holds at exit.
+    """
+    permanent = send("leaky_permanent", permanent_correlation, email=EMAIL, url=URL)
+    retryable = send("leaky_retryable", retryable_correlation, email=EMAIL, token=TOKEN)
+    wait_for(
+        lambda: archived(permanent.message_id, retryable.message_id), timeout=30, what="two dead letters"
+    )
+    sentry.wait_for_events(2, timeout=15)
+    assert worker.stop() == 0
+    return permanent, retryable
 
 
 def archived(*message_ids: str) -> bool:
@@ -86,15 +98,8 @@ def test_one_error_event_per_dead_letter_with_tags_fingerprint_and_retry_breadcr
     sentry_worker: WorkerProcess, sentry: SentryServer, redis_client: redis.Redis
 ) -> None:
     # Given a message that fails for good and one that fails three times (max_retries=2)
-    permanent = send("leaky_permanent", "req-perm", email=EMAIL, url=URL)
-    retryable = send("leaky_retryable", "req-retry", email=EMAIL, token=TOKEN)
-
     # When both are dead-lettered and the worker has exited (the SDK flushes at exit)
-    wait_for(
-        lambda: archived(permanent.message_id, retryable.message_id), timeout=30, what="two dead letters"
-    )
-    sentry.wait_for_events(2, timeout=15)
-    assert sentry_worker.stop() == 0
+    permanent, retryable = dead_letter_both(sentry_worker, sentry, "req-perm", "req-retry")
     assert int(redis_client.get(f"test:count:leaky_retryable:{EMAIL}") or 0) == 3
 
     # Then exactly one error event per dead letter arrived: the two retried attempts sent none
@@ -132,15 +137,8 @@ def test_no_secret_or_email_address_leaves_the_process(
 ) -> None:
     # Given jobs whose arguments, exception messages and log lines carry an API key in a URL, a bearer token
     # and an email address
-    permanent = send("leaky_permanent", "req-leak-1", email=EMAIL, url=URL)
-    retryable = send("leaky_retryable", "req-leak-2", email=EMAIL, token=TOKEN)
-
     # When their events have been sent and the worker has exited
-    wait_for(
-        lambda: archived(permanent.message_id, retryable.message_id), timeout=30, what="two dead letters"
-    )
-    sentry.wait_for_events(2, timeout=15)
-    sentry_worker.stop()
+    dead_letter_both(sentry_worker, sentry, "req-leak-1", "req-leak-2")
 
     # Then the events still say what happened ...
     raw = sentry.raw
@@ -168,7 +166,6 @@ def test_server_decodes_gzip_brotli_and_plain_envelopes(sentry: SentryServer) ->
             b'{"discarded_events": []}',
         ]
     )
-    brotli = pytest.importorskip("brotli")
     url = f"http://127.0.0.1:{sentry.port}/api/1/envelope/"
 
     # When it is posted plain, gzip- and brotli-compressed

@@ -27,7 +27,7 @@ from tests.integration.test_transport_contract import (
     normalized,
     recording_client,
 )
-from tests.support.worker import wait_for
+from tests.support.helpers import wait_for
 
 pytestmark = pytest.mark.integration
 

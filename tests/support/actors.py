@@ -15,10 +15,10 @@ import app.broker  # noqa: F401
 from app import enqueue
 from app.errors import PermanentError, RateLimited, RetryableError
 from app.redis_client import get_redis
+from tests.support.helpers import TEST_QUEUE
 
 logger = logging.getLogger("tests.actors")
 
-TEST_QUEUE = "test"
 FAST = {"queue_name": TEST_QUEUE, "min_backoff": 300, "backoff_factor": 2, "max_backoff": 2_000}
 
 

@@ -14,10 +14,10 @@ import dramatiq
 import app.broker  # noqa: F401  (binds the actors to the platform broker)
 from app.errors import PermanentError, RetryableError
 from app.redis_client import get_redis
+from tests.support.helpers import TEST_QUEUE
 
 logger = logging.getLogger("tests.observability_actors")
 
-TEST_QUEUE = "test"
 FAST = {"queue_name": TEST_QUEUE, "min_backoff": 200, "backoff_factor": 2, "max_backoff": 1_000}
 
 

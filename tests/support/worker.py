@@ -1,23 +1,21 @@
-"""Start a real worker process (``jobs worker`` or plain ``dramatiq``) for a test and stop it cleanly.
-
-``ROOT`` and ``wait_for`` live in :mod:`tests.support.helpers`; they are re-exported here for older imports.
-"""
+"""Start a real worker process (``jobs worker`` or plain ``dramatiq``) for a test and stop it cleanly."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import redis
 
-from tests.support.helpers import ROOT, wait_for
-
-__all__ = ["ROOT", "WorkerProcess", "wait_for"]
+from tests.support.helpers import ROOT, TEST_QUEUE, wait_for
 
 
 class WorkerProcess:
@@ -102,3 +100,63 @@ class WorkerProcess:
                 self.proc.wait(10)
         self._log.close()
         return self.proc.returncode
+
+
+@contextlib.contextmanager
+def running_worker(
+    env: dict[str, str],
+    client: redis.Redis,
+    log_path: Path,
+    *,
+    modules: Sequence[str] = ("tests.support.actors",),
+    queues: Sequence[str] = (TEST_QUEUE,),
+    threads: int = 4,
+    shutdown_timeout_ms: int = 5_000,
+) -> Iterator[WorkerProcess]:
+    """A worker on the test actors, ready (heartbeat written) inside the block and stopped after it.
+
+    Stopped also when it never gets ready, so a failed start leaves no process consuming from the next test's
+    database and no log file open.
+    """
+    process = WorkerProcess(
+        env,
+        list(modules),
+        list(queues),
+        log_path=log_path,
+        threads=threads,
+        shutdown_timeout_ms=shutdown_timeout_ms,
+    )
+    try:
+        process.wait_ready(client)
+        yield process
+    finally:
+        process.stop()
+
+
+@contextlib.contextmanager
+def email_workers(
+    env: dict[str, str], client: redis.Redis, log_dir: Path, *, threads: int = 8
+) -> Iterator[Callable[[], WorkerProcess]]:
+    """A starter of email workers (``actors.email`` on the email queue), each ready when returned.
+
+    Every worker started inside the block is stopped at its end, the first ones too when a later one fails to
+    start. Logs go to ``log_dir/worker-<n>.log``; the shutdown timeout is WorkerProcess's 30 s, so a stop
+    lets in-flight sends finish.
+    """
+    numbers = itertools.count()
+    with contextlib.ExitStack() as workers:
+
+        def start() -> WorkerProcess:
+            return workers.enter_context(
+                running_worker(
+                    env,
+                    client,
+                    log_dir / f"worker-{next(numbers)}.log",
+                    modules=["actors.email"],
+                    queues=["email"],
+                    threads=threads,
+                    shutdown_timeout_ms=30_000,
+                )
+            )
+
+        yield start

@@ -14,7 +14,7 @@ from app.db.models import JobRun
 from app.db.session import dispose_engines, session_scope
 from app.history import HistoryWriter, JobEvent
 from app.settings import reset_settings
-from tests.support.worker import wait_for
+from tests.support.helpers import wait_for
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from app.observability import _JsonFormatter, _LogWriter
-from tests.support.worker import wait_for
+from tests.support.helpers import wait_for
 
 
 class BrokenStream(io.StringIO):

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from prometheus_client.metrics import MetricWrapperBase
 
 import app.metrics
+from tests.support.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 METRICS_MODULE = "app.metrics"
 #: Methods that emit a value (or select the labelled child that will).
 EMITTING = frozenset(

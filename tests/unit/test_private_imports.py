@@ -20,7 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.helpers import ROOT
+
 CHECKED = ("app", "actors", "schedules", "bench")
 ALLOWED = ROOT / "app" / "transport"
 LIBRARIES = ("dramatiq", "sendgrid", "python_http_client")

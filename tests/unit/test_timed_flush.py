@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import pytest
 
 from app.timed_flush import TimedFlush
-from tests.support.worker import wait_for
+from tests.support.helpers import wait_for
 
 
 class Sink:

@@ -9,11 +9,10 @@ string naming a key of Dramatiq's namespace (``"dramatiq:..."``, including f-str
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 from app.constants import DRAMATIQ_NAMESPACE
+from tests.support.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CHECKED = ("app", "actors", "schedules")
 ALLOWED = ROOT / "app" / "transport"
 PREFIX = f"{DRAMATIQ_NAMESPACE}:"

@@ -10,7 +10,7 @@ import redis
 
 from app.settings import reset_settings
 from app.testing.sendgrid_server import SendGridSimulator
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, email_workers
 
 API_KEY = "SG.integration-test-key"
 BASE_URL = "https://app.example.com"
@@ -49,20 +49,5 @@ def start_worker(
     email_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> Iterator[Callable[[], WorkerProcess]]:
     """Starts the email worker group (8 threads) on this test's Redis database and schema."""
-    workers: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(
-            email_env,
-            ["actors.email"],
-            ["email"],
-            log_path=tmp_path / f"worker-{len(workers)}.log",
-            threads=8,
-        )
-        workers.append(worker)
-        worker.wait_ready(redis_client)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
+    with email_workers(email_env, redis_client, tmp_path) as start:
+        yield start

@@ -24,7 +24,8 @@ from app.settings import Settings, reset_settings
 from app.testing.sendgrid_server import Fault, SendGridSimulator
 from tests.conftest import PG_BASE_URL
 from tests.integration.email.factories import add_user
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.helpers import wait_for
+from tests.support.worker import email_workers
 
 pytestmark = pytest.mark.integration
 
@@ -72,11 +73,8 @@ def test_32_threads_use_at_most_the_pool(
     env.pop("DATABASE_POOL_SIZE", None)
     users = [add_user() for _ in range(EMAILS)]
     simulator.script(Fault.slow(0.2), times=EMAILS)
-    worker = WorkerProcess(
-        env, ["actors.email"], ["email"], log_path=tmp_path / "worker.log", threads=THREADS
-    )
-    try:
-        worker.wait_ready(redis_client)
+    with email_workers(env, redis_client, tmp_path, threads=THREADS) as start_worker:
+        worker = start_worker()
         # When 200 emails go through it
         with BackendCounter(name) as backends:
             enqueue.many([enqueue.job("send_welcome_email", user_id=user_id) for user_id in users])
@@ -89,8 +87,6 @@ def test_32_threads_use_at_most_the_pool(
                 wait_for(all_sent, timeout=120, what="200 emails marked sent")
             except AssertionError:
                 raise AssertionError(worker.output()[-4000:]) from None
-    finally:
-        worker.stop()
     # Then the sends overlapped far beyond the pool, and the process never had more backends than the pool
     assert simulator.max_in_flight > POOL_SIZE
     assert backends.samples > 10 and 0 < backends.highest <= POOL_SIZE, backends.highest

@@ -24,7 +24,7 @@ from app.email.delivery import Outcome
 from app.errors import RetryableError
 from app.testing.sendgrid_server import Fault, SendGridSimulator
 from tests.integration.email.factories import add_user
-from tests.support.worker import ROOT, wait_for
+from tests.support.helpers import ROOT, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -28,8 +28,9 @@ from app.settings import reset_settings
 from app.testing.sendgrid_server import Fault, SendGridSimulator
 from tests.integration.email.factories import add_user
 from tests.integration.email.queue import drained
+from tests.support.helpers import wait_for
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.worker import WorkerProcess, email_workers
 
 pytestmark = pytest.mark.integration
 
@@ -59,9 +60,8 @@ def test_a_database_outage_while_sends_are_in_flight_sends_each_email_once(
     simulator.script(Fault.slow(2.0), times=EMAILS)
     with proxy_for(email_env["DATABASE_URL"]) as proxy:
         env = {**email_env, "DATABASE_URL": through(proxy, email_env["DATABASE_URL"])}
-        worker = WorkerProcess(env, ["actors.email"], ["email"], log_path=tmp_path / "worker.log", threads=8)
-        try:
-            worker.wait_ready(redis_client)
+        with email_workers(env, redis_client, tmp_path, threads=8) as start_worker:
+            worker = start_worker()
             for user_id in users:
                 enqueue.welcome_email(user_id=user_id)
             # When PostgreSQL goes away while sends are at SendGrid (claimed, not yet answered)
@@ -78,8 +78,6 @@ def test_a_database_outage_while_sends_are_in_flight_sends_each_email_once(
                 wait_for(lambda: drained(redis_client), timeout=60, what="the email queue to drain")
             except AssertionError:
                 raise AssertionError(worker.output()[-6000:]) from None
-        finally:
-            worker.stop()
     # exactly once each at SendGrid, nothing dead-lettered
     sent = Counter(m.custom_args["idempotency_key"] for m in simulator.messages)
     assert sent == Counter({f"welcome:{user_id}": 1 for user_id in users})
@@ -151,9 +149,8 @@ def test_a_worker_whose_database_stays_away_past_the_mark_retries_marks_on_the_m
     simulator.script(Fault.slow(1.0))
     with proxy_for(email_env["DATABASE_URL"]) as proxy:
         env = {**email_env, "DATABASE_URL": through(proxy, email_env["DATABASE_URL"])}
-        worker = WorkerProcess(env, ["actors.email"], ["email"], log_path=tmp_path / "worker.log", threads=2)
-        try:
-            worker.wait_ready(redis_client)
+        with email_workers(env, redis_client, tmp_path, threads=2) as start_worker:
+            worker = start_worker()
             enqueue.welcome_email(user_id=user_id)
             # When PostgreSQL goes away during the send and stays away past the in-process mark retries
             wait_for(lambda: len(simulator.requests) >= 1, what="the send in flight")
@@ -177,8 +174,6 @@ def test_a_worker_whose_database_stays_away_past_the_mark_retries_marks_on_the_m
             assert statuses() == {"sent": 1}
             retries = [r for r in worker.log_records() if r.get("event") == "retry scheduled"]
             assert [r.get("reason") for r in retries] == ["rate_limited"], retries
-        finally:
-            worker.stop()
     assert simulator.accepted_total == 1
     with session_scope() as session:
         row = session.scalars(select(EmailLog)).one()

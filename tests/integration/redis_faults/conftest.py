@@ -11,7 +11,7 @@ import pytest
 from app.settings import reset_settings
 from app.testing.sendgrid_server import Latency, SendGridSimulator
 from tests.support.redis_server import RedisServer, owned_redis  # noqa: F401  (a fixture)
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, email_workers
 
 API_KEY = "SG.redis-fault-test-key"
 
@@ -61,24 +61,9 @@ def start_email_worker(
     tmp_path: Path,
 ) -> Iterator[Callable[[], WorkerProcess]]:
     """Starts an email worker (1 process x 8 threads) on the test-owned Redis."""
-    workers: list[WorkerProcess] = []
-
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(
-            fault_env,
-            ["actors.email"],
-            ["email"],
-            log_path=tmp_path / f"worker-{len(workers)}.log",
-            threads=8,
-        )
-        workers.append(worker)
-        client = owned_redis.client()
-        try:
-            worker.wait_ready(client)
-        finally:
-            client.close()
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
+    client = owned_redis.client()
+    try:
+        with email_workers(fault_env, client, tmp_path) as start:
+            yield start
+    finally:
+        client.close()

@@ -24,8 +24,10 @@ from app.testing.sendgrid_server import Fault, Latency, SendGridSimulator
 from app.transport.publish import publish
 from app.transport.redis_broker import build_redis_broker
 from tests.integration.email.factories import add_user
+from tests.integration.email.queue import drained
+from tests.support.helpers import wait_for
 from tests.support.redis_server import RedisServer
-from tests.support.worker import WorkerProcess, wait_for
+from tests.support.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -47,12 +49,6 @@ def _recipient(body: dict[str, Any]) -> str:
 def _held_delayed(client: redis.Redis) -> int:
     """Delayed messages fetched by a worker and held in its memory (its acks sets of ``email.DQ``)."""
     return sum(int(client.scard(key)) for key in client.scan_iter(match="dramatiq:__acks__.*.email.DQ"))
-
-
-def _drained(client: redis.Redis) -> bool:
-    if client.llen("dramatiq:email") or client.llen("dramatiq:email.DQ"):
-        return False
-    return not any(client.scard(key) for key in client.scan_iter(match="dramatiq:__acks__.*"))
 
 
 def _dead_letters() -> int:
@@ -123,7 +119,7 @@ def test_a_redis_restart_strands_no_delayed_email_and_no_retry(
         eta = enqueued_at + delay_s if user in later else retries_due
         assert message.received_at <= eta + LATE_BOUND_S, message.custom_args
     # ... exactly once each, and nothing dead-lettered or left behind
-    wait_for(lambda: _drained(client), timeout=30, what="the email queue to drain")
+    wait_for(lambda: drained(client), timeout=30, what="the email queue to drain")
     counts = Counter(m.custom_args["idempotency_key"] for m in simulator.messages)
     assert set(counts) == expected
     assert [key for key, n in counts.items() if n > 1] == []
@@ -168,7 +164,7 @@ def test_a_retry_that_meets_redis_down_is_scheduled_when_it_returns(
     assert _dead_letters() == 0, worker.output()[-3000:]
     assert [m.custom_args["idempotency_key"] for m in simulator.messages] == [key]
     client = owned_redis.client()
-    wait_for(lambda: _drained(client), timeout=30, what="the email queue to drain")
+    wait_for(lambda: drained(client), timeout=30, what="the email queue to drain")
     assert client.zcard("dramatiq:email.XQ") == 0
     client.close()
     with session_scope() as session:

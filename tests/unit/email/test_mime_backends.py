@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import io
-import socket
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,6 +19,7 @@ from app.email.backends.file import FileBackend
 from app.email.backends.smtp import SmtpBackend
 from app.email.message import Attachment, OutgoingEmail
 from app.errors import PermanentError, RetryableError
+from tests.support.helpers import free_port
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
 EMAIL = OutgoingEmail(
@@ -93,16 +93,10 @@ class _Recorder:
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Controller, _Recorder]]:
     recorder = _Recorder()
-    controller = Controller(recorder, hostname="127.0.0.1", port=_free_port())
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, recorder
     controller.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_smtp_backend_delivers_to_a_real_server(smtp_server: tuple[Controller, _Recorder]) -> None:
@@ -128,4 +122,4 @@ def test_smtp_refusals_are_classified(
 
 def test_smtp_unreachable_is_retryable() -> None:
     with pytest.raises(RetryableError):
-        SmtpBackend(host="127.0.0.1", port=_free_port(), sender=SENDER, timeout_s=2).send(EMAIL)
+        SmtpBackend(host="127.0.0.1", port=free_port(), sender=SENDER, timeout_s=2).send(EMAIL)
