@@ -1,4 +1,4 @@
-"""``app.demo.seed`` on PostgreSQL: counts, determinism, valid values, seeding twice, speed."""
+"""``app.demo.seed`` on PostgreSQL: counts, determinism, valid values, seeding twice, bulk statements."""
 
 from __future__ import annotations
 

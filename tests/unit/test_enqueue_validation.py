@@ -82,5 +82,13 @@ def test_the_catalogue_holds_the_email_actors_only() -> None:
 
 
 def test_helpers_default_their_idempotency_keys() -> None:
+    # One reminder per user and local day, one summary per user and ISO week (the week of 1 January 2027 is
+    # 2026's 53rd)
+    reminder = enqueue.opportunity_reminder_job(42, dt.date(2026, 11, 23))
+    weekly = enqueue.weekly_summary_job(42, enqueue.iso_week(dt.date(2027, 1, 1)))
+    assert reminder.message.options["idempotency_key"] == "reminder:42:2026-11-23"
+    assert weekly.message.options["idempotency_key"] == "weekly:42:2026-W53"
     assert enqueue.iso_week(dt.date(2026, 11, 23)) == "2026-W48"
-    assert enqueue.iso_week(dt.date(2027, 1, 1)) == "2026-W53"
+    # And a key the caller gives wins over the default
+    chosen = enqueue.weekly_summary_job(42, "2026-W48", idempotency_key="resend:42")
+    assert chosen.message.options["idempotency_key"] == "resend:42"

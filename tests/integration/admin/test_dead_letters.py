@@ -178,6 +178,8 @@ def test_csrf_token_of_another_session_is_refused(auth_client: TestClient) -> No
     )
 
     assert response.status_code == 403
+    assert _row(dead_letter_id).status == "dead"
+    assert _audit() == []
 
 
 def test_empty_selection_is_refused(auth_client: TestClient) -> None:
@@ -214,6 +216,7 @@ def test_without_passwords_writes_still_need_csrf_and_are_audited_as_local(clien
     assert refused.status_code == 403
     assert accepted.status_code == 200
     assert _row(dead_letter_id).discarded_by == "local"
+    assert _audit() == [("local", "dead_letter.discard", f"dead_letter:{dead_letter_id}")]
 
 
 def test_pages_escape_what_failed_jobs_wrote(auth_client: TestClient) -> None:

@@ -47,7 +47,9 @@ def test_each_user_is_dispatched_once_at_nine_local(
     assert {uid for uid, _ in seen} == set(users)
 
 
-def test_weekly_fan_out_in_batches(platform_env: dict[str, str], redis_client: redis.Redis) -> None:
+def test_weekly_fan_out_reaches_every_reachable_user_across_batches(
+    platform_env: dict[str, str], redis_client: redis.Redis
+) -> None:
     reachable = [add_user() for _ in range(7)]
     add_user(is_active=False)
     sent = service.dispatch_weekly_summaries(week="2026-W48", batch_size=3)

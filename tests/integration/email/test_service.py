@@ -1,9 +1,10 @@
-"""The service functions called directly (no broker), sending through the real SDK to the simulator."""
+"""The service functions called directly (no broker), sending through the SendGrid backend to the simulator."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -130,13 +131,15 @@ def test_proposal_notification_goes_to_each_recipient_with_its_own_key(
     assert all(m.subject == "Proposal submitted: Our bid" for m in simulator.messages)
     assert all(f"{BASE_URL}/proposals/{proposal_id}" in (m.text or "") for m in simulator.messages)
     assert log(f"proposal:{proposal_id}:submitted:{quiet}").skip_reason == "opted_out"
-    # A status change is its own email per status
-    service.send_proposal_notification(proposal_id=proposal_id, event="status_changed", status="in_review")
-    service.send_proposal_notification(proposal_id=proposal_id, event="status_changed", status="in_review")
-    changed = [
-        m for m in simulator.messages if ":status_changed:in_review:" in m.custom_args["idempotency_key"]
-    ]
-    assert len(changed) == 2
+    # A status change is its own email per status: the same status again sends nothing, a new one sends again
+    for status in ("in_review", "in_review", "won"):
+        service.send_proposal_notification(proposal_id=proposal_id, event="status_changed", status=status)
+    changed = Counter(
+        key.split(":")[3]
+        for key in (m.custom_args["idempotency_key"] for m in simulator.messages)
+        if ":status_changed:" in key
+    )
+    assert changed == {"in_review": 2, "won": 2}  # one per reachable recipient
 
 
 def test_one_bad_recipient_does_not_block_the_others(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -32,6 +33,8 @@ def test_one_tick_per_zone_and_local_day(day: dt.date) -> None:
     # Then every zone gets the day exactly once, at a tick that is 09:xx local
     for zone in ZONES:
         assert hits[(zone, day)] == 1, zone
+        local = when[(zone, day)].astimezone(ZoneInfo(zone))
+        assert (local.date(), local.hour) == (day, 9), (zone, local)
     assert set(hits.values()) == {1}
 
 
@@ -52,6 +55,7 @@ def test_london_spring_forward_day_is_at_8_utc() -> None:
     assert due_zones(["Europe/London"], dt.datetime(2026, 3, 29, 8, tzinfo=dt.UTC)) == {
         "Europe/London": dt.date(2026, 3, 29)
     }
+    assert due_zones(["Europe/London"], dt.datetime(2026, 3, 29, 9, tzinfo=dt.UTC)) == {}
 
 
 def test_an_unknown_zone_is_treated_as_utc() -> None:
