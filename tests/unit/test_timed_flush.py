@@ -48,7 +48,7 @@ def test_items_from_many_threads_are_flushed_once_each_in_few_batches() -> None:
     assert flusher.pending() == 0
 
 
-def test_nothing_is_flushed_before_the_interval_and_everything_after() -> None:
+def test_nothing_is_flushed_before_the_interval_and_flush_now_sends_everything() -> None:
     sink = Sink()
     flusher: TimedFlush[int] = TimedFlush(sink, interval=60, name="test")
     flusher.submit(1)
