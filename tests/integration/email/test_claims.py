@@ -22,6 +22,7 @@ from app.errors import RateLimited
 from app.middleware.retry_policy import RetrySettings, decide
 from app.settings import reset_settings
 from app.transport.workers import HEARTBEATS_KEY
+from tests.support.helpers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -170,14 +171,18 @@ def test_a_claim_taken_outside_a_worker_or_by_this_worker_is_not_taken_over(
     assert row("welcome:7").attempts == 2
 
 
-def test_a_holder_whose_heartbeat_cannot_be_read_counts_as_alive(platform_env: dict[str, str]) -> None:
-    def redis_away(worker_id: str) -> bool:
-        raise redis.ConnectionError("Connection refused")
-
+def test_a_holder_whose_heartbeat_cannot_be_read_counts_as_alive(
+    platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a claim held by a worker, and a Redis that does not answer (nothing listens on its port)
     assert claims.claim(by_worker("worker-a")) is ClaimResult.CLAIMED
-    with pytest.raises(ClaimHeld):
-        claims.claim(by_worker("worker-b"), is_alive=redis_away)
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reset_settings()
+    # When another worker meets the claim, Then it waits for it: a holder not known to be dead is alive
+    with caplog.at_level("WARNING", logger="app.email.claims"), pytest.raises(ClaimHeld):
+        claims.claim(by_worker("worker-b"))
     assert row("welcome:7").claimed_by == "worker-a"
+    assert [r.getMessage() for r in caplog.records] == ["could not check a claim holder's heartbeat"]
 
 
 def test_a_retry_of_the_same_message_on_the_same_worker_takes_its_own_claim_over(
