@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import enqueue
 from tests.support.helpers import ROOT, TEST_QUEUE, free_port, send_test_message, wait_for
-from tests.support.worker import WorkerProcess
+from tests.support.worker import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.e2e
 
@@ -109,12 +109,9 @@ def email_worker(
         sys.executable, "-m", "app.cli", "worker", "email",
         "--http-port", str(port), "--processes", "2", "--threads", "2", "--shutdown-timeout", "5",
     ]  # fmt: skip
-    process = WorkerProcess(
-        platform_env, [], ["email"], log_path=tmp_path / "jobs-worker.log", command=command
-    )
-    process.wait_ready(redis_client)
-    yield process, port
-    process.stop()
+    log_path = tmp_path / "jobs-worker.log"
+    with running_worker(platform_env, redis_client, log_path, queues=["email"], command=command) as process:
+        yield process, port
 
 
 def health_command(env: dict[str, str]) -> int:

@@ -112,11 +112,12 @@ def running_worker(
     queues: Sequence[str] = (TEST_QUEUE,),
     threads: int = 4,
     shutdown_timeout_ms: int = 5_000,
+    command: list[str] | None = None,
 ) -> Iterator[WorkerProcess]:
     """A worker on the test actors, ready (heartbeat written) inside the block and stopped after it.
 
     Stopped also when it never gets ready, so a failed start leaves no process consuming from the next test's
-    database and no log file open.
+    database and no log file open. ``command`` replaces the plain ``dramatiq`` command (``jobs worker ...``).
     """
     process = WorkerProcess(
         env,
@@ -125,6 +126,7 @@ def running_worker(
         log_path=log_path,
         threads=threads,
         shutdown_timeout_ms=shutdown_timeout_ms,
+        command=command,
     )
     try:
         process.wait_ready(client)
