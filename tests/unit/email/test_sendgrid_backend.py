@@ -18,7 +18,7 @@ from app.email.backends.sendgrid import SendGridBackend, classify_http_error
 from app.email.message import Attachment, OutgoingEmail
 from app.errors import JobError, PermanentError, RateLimited, RetryableError
 from app.testing.sendgrid_server import Fault, Latency, SendGridSimulator
-from tests.support.worker import wait_for
+from tests.support.helpers import wait_for
 from tests.unit.email.conftest import API_KEY
 
 EMAIL = OutgoingEmail(

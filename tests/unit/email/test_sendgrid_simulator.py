@@ -172,12 +172,13 @@ def test_latency_follows_the_log_normal_it_is_given() -> None:
         # When 400 requests arrive from 64 clients at once
         measured = post_concurrently(simulator.url, 400, threads=64)
         drawn = [r.delay_s for r in simulator.requests]
-    # Then the delays drawn, and the round trips the clients measured, have that median and 99th percentile
-    # (generous bounds: a statistical check of the simulator on a shared host, not a speed test)
+    # Then the delays drawn have that median and 99th percentile (a statistical check of the seeded draw),
+    # and the clients really waited for them: round trips are never shorter (no upper bound on them, which
+    # would measure the host's speed, not the simulator)
     assert 0.13 <= statistics.median(drawn) <= 0.17
     assert 0.45 <= p99(drawn) <= 0.8
-    assert 0.13 <= statistics.median(measured) <= 0.3
-    assert 0.45 <= p99(measured) <= 1.5
+    assert statistics.median(measured) >= 0.13
+    assert p99(measured) >= 0.45
     assert latency.mean_s == pytest.approx(0.15 * 2.718281828 ** (latency.sigma**2 / 2))
 
 
