@@ -29,12 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PG_BASE_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 QUEUE = "bench_idle"
 STARTED_KEY = "bench:idle:started"
 #: The goals of issue 10: first pickup after idle p99 at most this, idle Redis load at most this times bare's.
@@ -88,34 +86,6 @@ class Side:
     @property
     def idle_rate(self) -> float:
         return sum(self.idle_calls.values()) / self.idle_seconds
-
-
-def _database_url() -> tuple[str, str | None]:
-    """A fresh PostgreSQL schema if PostgreSQL answers, else a SQLite file; returns (url, schema)."""
-    import sqlalchemy
-    from sqlalchemy.exc import OperationalError
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-db-')}/jobs.db", None
-    finally:
-        engine.dispose()
-    return f"{PG_BASE_URL}?options=-csearch_path%3D{schema}", schema
-
-
-def _drop_schema(schema: str | None) -> None:
-    if schema is None:
-        return
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def _sender(mode: str, url: str):  # type: ignore[no-untyped-def]
@@ -222,9 +192,11 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from app.db import migrate
+    from bench.scratch import database_url as scratch_database_url
+    from bench.scratch import drop_schema
     from tests.support.redis_server import running_redis
 
-    database_url, schema = _database_url()
+    database_url, schema = scratch_database_url()
     migrate.upgrade(database_url)
     metrics_dir = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
     env = {
@@ -258,7 +230,7 @@ def main() -> None:
                     f"max {max(side.latencies_ms):7.1f} ms  idle {side.idle_rate:6.1f} cmd/s ({top})"
                 )
     finally:
-        _drop_schema(schema)
+        drop_schema(schema)
     if len(sides) == 2:
         bare, platform = sides["bare"], sides["platform"]
         p99_verdict = "meets" if platform.p99 <= TARGET_P99_MS else "ABOVE"

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-PG_BASE_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 QUEUE = "bench"
 TARGET_RATIO = 0.85
 
@@ -78,34 +76,6 @@ class Result:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
-
-
-def _database_url() -> tuple[str, str | None]:
-    """A fresh PostgreSQL schema if PostgreSQL answers, else a SQLite file; returns (url, schema)."""
-    import sqlalchemy
-    from sqlalchemy.exc import OperationalError
-
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError:
-        return f"sqlite:///{tempfile.mkdtemp(prefix='bench-db-')}/jobs.db", None
-    finally:
-        engine.dispose()
-    return f"{PG_BASE_URL}?options=-csearch_path%3D{schema}", schema
-
-
-def _drop_schema(schema: str | None) -> None:
-    if schema is None:
-        return
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(PG_BASE_URL, poolclass=sqlalchemy.pool.NullPool)
-    with engine.begin() as connection:
-        connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 def _enqueue(count: int) -> None:
@@ -202,8 +172,10 @@ def main() -> None:
     os.environ["REDIS_URL"] = REDIS_URL
     sys.path.insert(0, str(ROOT))
     from app.db import migrate
+    from bench.scratch import database_url as scratch_database_url
+    from bench.scratch import drop_schema
 
-    database_url, schema = _database_url()
+    database_url, schema = scratch_database_url()
     migrate.upgrade(database_url)
     metrics_dir = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
     env = {
@@ -235,7 +207,7 @@ def main() -> None:
                     best[mode] = result
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
-        _drop_schema(schema)
+        drop_schema(schema)
     ratio = best["platform"].rate / best["bare"].rate
     print(f"bare Dramatiq (default middleware)   {best['bare'].rate:8.0f} msg/s")
     print(f"platform stack (app.broker)          {best['platform'].rate:8.0f} msg/s")
