@@ -1,4 +1,5 @@
-"""The process's one engine and the two ways to use it: an ORM session or a Core connection, per step.
+"""The process's one engine and the ways to use it per step: an ORM session, or a Core connection (in a
+transaction, or in autocommit).
 
 One engine (one pool) per database URL per process, and a process normally has one URL: every connection it
 opens comes from that pool, so a worker process holds at most ``DATABASE_POOL_SIZE`` connections whatever its

@@ -106,8 +106,8 @@ def deliver_for_user(
     user (:class:`PermanentError` when missing) and refuses content built under another key than ``key``, which
     would be sent under a key the message's enqueue filter does not know.
 
-    ``build`` gets an ORM session joined to the step's transaction for the kinds that read ORM entities (it
-    touches the connection only when used, so the welcome email, which reads nothing more, pays nothing for it).
+    ``build`` gets an ORM session on the step's connection for the kinds that read ORM entities (it touches the
+    connection only when used, so the welcome email, which reads nothing more, pays nothing for it).
     """
 
     def built(connection: Connection) -> EmailJob:
@@ -128,10 +128,12 @@ def deliver_built(
     renderer: EmailRenderer | None = None,
     lease: dt.timedelta = claims.CLAIM_LEASE,
 ) -> Outcome:
-    """Build the job and claim (or skip) its key in one transaction, then send and mark with none open.
+    """Build the job and claim (or skip) its key on one checkout, then send and mark with none held.
 
-    Core statements on a pooled connection: an ORM session around the claim and the mark added nothing but CPU
-    (its transaction bookkeeping cost more than the statements themselves).
+    Core statements on a pooled connection in autocommit: each claim statement is atomic by itself and is
+    committed as it runs, so the claim is committed before the email leaves. An ORM session per step added only
+    CPU, and a transaction two round trips (psycopg sends BEGIN and COMMIT on their own): docs/benchmarks.md,
+    "CPU per email after the simplification".
     """
     with autocommit() as connection:
         job = build(connection)
@@ -252,8 +254,8 @@ def _fields(job: EmailJob) -> dict[str, object]:
 
 
 def _claim_or_skip(job: EmailJob, connection: Connection, lease: dt.timedelta) -> Outcome | None:
-    """SKIPPED or DUPLICATE when nothing is to be sent; None when this process now holds the claim (committed
-    with ``connection``'s transaction)."""
+    """SKIPPED or DUPLICATE when nothing is to be sent; None when this process now holds the claim (committed on
+    ``connection`` by the time it returns)."""
     request = claims.ClaimRequest(
         key=job.key,
         kind=job.kind,
