@@ -191,7 +191,9 @@ class Bench:
         t0 = time.perf_counter()
         dispatched = dispatch_weekly_summaries(week=WEEK)
         dispatch_s = time.perf_counter() - t0
-        queued = self.redis.llen("dramatiq:email")
+        from app.transport import queue_stats
+
+        queued = queue_stats(["email"], self.redis)[0].ready
         self.redis.flushdb()
         dispatch_rate = dispatched / dispatch_s
         if send_rate is None:
