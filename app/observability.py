@@ -303,5 +303,5 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_writer.handler]
     root.setLevel(settings.log_level)
-    for noisy in ("urllib3", "httpx", "httpcore", "python_http_client"):
+    for noisy in ("urllib3", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
