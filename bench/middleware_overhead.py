@@ -186,7 +186,6 @@ def main() -> None:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "BENCH_WITHOUT": args.without,
     }
-    env.pop("SENTRY_DSN", None)
     os.environ.pop("SENTRY_DSN", None)
     print(
         f"{args.messages} no-op messages, {args.processes} process(es) x {args.threads} threads, "
