@@ -366,7 +366,8 @@ def run_threads(items: list[int], work: Callable[[int], None], threads: int) -> 
 
 @contextmanager
 def worker_process(threads: int, env: dict[str, str], log: Any) -> Iterator[subprocess.Popen[bytes]]:
-    """One email worker process as ``jobs worker email`` starts it (the same Dramatiq command line)."""
+    """One email worker process: ``jobs worker email``'s Dramatiq command line with ``app.broker`` in place of
+    ``app.worker_main``/``app.worker_boot``, which only tie the processes to their parents at start."""
     command = [
         sys.executable, "-m", "dramatiq", "app.broker", "actors.email",
         "--queues", "email", "--processes", "1", "--threads", str(threads), "--skip-logging",
