@@ -33,7 +33,8 @@ class QueueStats:
 
 
 def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None) -> list[QueueStats]:
-    """One :class:`QueueStats` per queue, in the order given, from two pipelined round trips."""
+    """One :class:`QueueStats` per queue, in the order given: the live workers, then two pipelined round trips
+    (the counts; the oldest bodies, when some queue is not empty)."""
     client = client or get_redis()
     names = list(queues)
     workers = live_worker_ids(client)
