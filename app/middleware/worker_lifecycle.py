@@ -5,7 +5,7 @@
 - Dramatiq only heartbeats when a consumer fetches, so a worker busy with long jobs would look dead after the
   heartbeat timeout and its messages be duplicated; this thread heartbeats for it every few seconds, from boot
   until the worker has stopped (a graceful stop may wait for running jobs longer than the timeout).
-- Dramatiq sweeps dead workers' messages on 1 in 1000 commands (about 12 minutes when idle); this thread runs
+- Dramatiq sweeps dead workers' messages on 1 in 1000 commands (about 17 minutes when idle); this thread runs
   Dramatiq's own sweep for its queues every few seconds, so a crashed worker's messages return within 30 s
   (docs/dramatiq.md "Crash recovery").
 - At shutdown, messages still fetched by this worker (jobs that outlived the shutdown timeout) are requeued.

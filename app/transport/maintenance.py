@@ -1,7 +1,7 @@
 """Returning messages that a worker fetched and will never finish: a dead worker's, and a stopping worker's.
 
 Dramatiq requeues a dead worker's acks only during "maintenance", which a dispatch call runs with a chance of 1 in
-1,000: an idle queue took about 12 minutes (docs/dramatiq.md "Crash recovery"). :func:`sweep_dead_workers` runs
+1,000: on an idle queue about 17 minutes (docs/dramatiq.md "Crash recovery"). :func:`sweep_dead_workers` runs
 that same maintenance step on purpose, every few seconds, from each live worker.
 """
 
