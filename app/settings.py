@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import os
 import re
 from pathlib import Path
 from typing import Literal
@@ -188,8 +187,3 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings so the next :func:`get_settings` reads the environment again."""
     get_settings.cache_clear()
-
-
-def env_flag(name: str) -> bool:
-    """True for the usual spellings of yes in an environment variable (used for CI-only switches)."""
-    return os.environ.get(name, "").lower() in {"1", "true", "yes", "on"}
