@@ -4,7 +4,7 @@ The admin runs as its own process (uvicorn, as in production) on real Redis and 
 dead letters, job history and one ready email message directly, then logs in, reads the pages, clicks the
 write buttons (which go through admin.js, the CSRF token and the JSON API) and checks Redis and the database.
 
-Chromium must be at ``/usr/bin/chromium`` (``make system-deps``); it is never downloaded. Without it the tests
+Chromium must be at ``/usr/bin/chromium`` (``make test-deps``); it is never downloaded. Without it the tests
 skip locally and fail under ``CI=true``.
 """
 
