@@ -63,7 +63,7 @@ def test_markdown_links_lead_to_files_of_the_repository() -> None:
     assert broken == [], "broken relative links:\n" + "\n".join(broken)
 
 
-def test_the_link_check_sees_a_broken_link(tmp_path: Path) -> None:
+def test_the_link_check_sees_a_broken_link() -> None:
     # Given a document linking to a file that does not exist, the pattern finds the link it must resolve.
     assert RELATIVE_LINK.findall("see [the design](docs/missing.md#top) and [web](https://x.org)") == [
         "docs/missing.md"
