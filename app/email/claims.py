@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -107,7 +107,6 @@ def claim(
     *,
     lease: dt.timedelta = CLAIM_LEASE,
     connection: Connection | None = None,
-    is_alive: Callable[[str], bool] = worker_is_alive,
 ) -> ClaimResult:
     """Claim ``request.key``; :class:`ClaimHeld` when a live claim of another living sender holds it.
 
@@ -133,7 +132,7 @@ def claim(
                 extra={"idempotency_key": request.key, "kind": request.kind},
             )
             return ClaimResult.CLAIMED
-        dead = _dead_holder(row.claimed_by, request, is_alive)
+        dead = _dead_holder(row.claimed_by, request)
         if dead is not None and _take_over(conn, request.key, values, _held_by(dead)):
             logger.info(
                 "email claim of a dead worker taken over",
@@ -144,13 +143,13 @@ def claim(
     raise ClaimHeld(max(wait, 0.0) + LEASE_MARGIN_S, f"email {request.key} is being sent by another worker")
 
 
-def _dead_holder(holder: str | None, request: ClaimRequest, is_alive: Callable[[str], bool]) -> str | None:
+def _dead_holder(holder: str | None, request: ClaimRequest) -> str | None:
     """The holder of a live claim when it is another worker known to be dead. A claim taken outside a worker
     names none, and when Redis cannot say, the holder counts as alive: waiting is safe, a wrong take-over not."""
     if holder is None or holder == request.worker_id:
         return None
     try:
-        return None if is_alive(holder) else holder
+        return None if worker_is_alive(holder) else holder
     except redis.RedisError:
         logger.warning("could not check a claim holder's heartbeat", extra={"worker_id": holder})
         return None
