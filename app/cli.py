@@ -35,7 +35,7 @@ def _operator() -> str:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 def main() -> None:
-    """Background-job platform: workers, scheduler, admin, and operator tools."""
+    """Background-job platform: workers, the outbox relay, admin, and operator tools."""
 
 
 # ------------------------------------------------------------------------------------------------ processes

@@ -1,9 +1,10 @@
 """Fan-out: one message per user, sent in pipelined batches with :func:`app.enqueue.many`.
 
-The scheduler runs the daily dispatcher every hour; each run picks the users for whom that hour is the
-reminder hour (09:00) in their own zone, so everyone gets one reminder a day at 09:00 local, DST changes
-included (any UTC offset, whole or not, meets exactly one tick in the local 09:00 hour). Re-running a
-dispatch is harmless: every message carries its email's idempotency key.
+The daily dispatcher is meant to run every hour (the scheduler that will run it, ``schedules/``, is a later
+issue); each run picks the users for whom that hour is the reminder hour (09:00) in their own zone, so everyone
+gets one reminder a day at 09:00 local, DST changes included (any UTC offset, whole or not, meets exactly one
+tick in the local 09:00 hour). Re-running a dispatch is harmless: every message carries its email's idempotency
+key.
 """
 
 from __future__ import annotations
