@@ -30,8 +30,15 @@ def current_worker_id() -> str | None:
 
 
 def worker_is_alive(worker_id: str, client: redis.Redis[bytes] | None = None) -> bool:
-    """Whether ``worker_id`` heartbeated within the heartbeat timeout, i.e. Dramatiq has not given it up yet."""
-    score = (client or get_redis()).zscore(HEARTBEATS_KEY, worker_id)
+    """Whether ``worker_id`` heartbeated within the heartbeat timeout, i.e. Dramatiq has not given it up yet.
+
+    Read by default from the Redis of this process's broker, where the heartbeats are: with ``BROKER_URL`` on
+    another Redis than ``REDIS_URL``, the latter holds none, and every worker would look dead.
+    """
+    if client is None:
+        broker = dramatiq.broker.global_broker
+        client = broker.client if isinstance(broker, RedisBroker) else get_redis()
+    score = client.zscore(HEARTBEATS_KEY, worker_id)
     if score is None:
         return False
     return time.time() * 1000 - float(score) < DRAMATIQ_HEARTBEAT_TIMEOUT_MS
