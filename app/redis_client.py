@@ -21,6 +21,16 @@ def get_redis() -> redis.Redis[bytes]:
     return client_for(get_settings().redis_url)
 
 
+def get_broker_redis() -> redis.Redis[bytes]:
+    """The client of the broker's Redis (``BROKER_URL``, by default ``REDIS_URL``), where Dramatiq's own keys live:
+    queues, acks, heartbeats. With a RabbitMQ broker there are none; the platform's Redis is returned, whose
+    Dramatiq keys are simply empty."""
+    from app.settings import get_settings
+
+    url = get_settings().effective_broker_url
+    return client_for(url) if url.startswith(("redis://", "rediss://", "unix://")) else get_redis()
+
+
 def platform_key(*parts: str) -> str:
     """A key under the platform's prefix, e.g. ``jobs:heartbeat:email:host:123``."""
     return ":".join((KEY_PREFIX, *parts))

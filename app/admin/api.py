@@ -31,7 +31,7 @@ from app.admin.schemas import (
 from app.constants import QUEUES
 from app.db.models import DeadLetter
 from app.errors import PermanentError
-from app.redis_client import get_redis
+from app.redis_client import get_broker_redis, get_redis
 
 router = APIRouter(prefix="/admin/api", tags=["admin"])
 
@@ -60,14 +60,19 @@ def get_csrf(request: Request, principal: Viewer) -> CsrfOut:
 
 @router.get("/queues", response_model=list[QueueOut])
 def get_queues(_: Viewer, session: DbSession) -> list[QueueOut]:
-    return [QueueOut(**asdict(row)) for row in queries.queue_overview(session, get_redis(), QUEUES)]
+    return [
+        QueueOut(**asdict(row))
+        for row in queries.queue_overview(session, get_redis(), QUEUES, broker_client=get_broker_redis())
+    ]
 
 
 @router.get("/queues/{queue}", response_model=QueueOut)
 def get_queue(queue: str, _: Viewer, session: DbSession) -> QueueOut:
     if queue not in QUEUES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
-    return QueueOut(**asdict(queries.queue_overview(session, get_redis(), [queue])[0]))
+    return QueueOut(
+        **asdict(queries.queue_overview(session, get_redis(), [queue], broker_client=get_broker_redis())[0])
+    )
 
 
 @router.get("/workers", response_model=list[WorkerOut])

@@ -19,7 +19,7 @@ from app.admin.auth import Principal, auth_enabled, check_password, csrf_token, 
 from app.admin.deps import DbSession, DeadLetterSearch, JobSearch, Viewer
 from app.constants import QUEUES
 from app.db.models import DeadLetter
-from app.redis_client import get_redis
+from app.redis_client import get_broker_redis, get_redis
 from app.settings import PROJECT_ROOT
 
 router = APIRouter(include_in_schema=False)
@@ -129,7 +129,7 @@ def logout(request: Request) -> RedirectResponse:
 
 @router.get("/admin/queues", response_class=HTMLResponse)
 def queues_page(request: Request, principal: Viewer, session: DbSession) -> HTMLResponse:
-    rows = queries.queue_overview(session, get_redis(), QUEUES)
+    rows = queries.queue_overview(session, get_redis(), QUEUES, broker_client=get_broker_redis())
     return render(request, principal, "queues.html", rows=rows)
 
 
@@ -137,7 +137,7 @@ def queues_page(request: Request, principal: Viewer, session: DbSession) -> HTML
 def queue_page(queue: str, request: Request, principal: Viewer, session: DbSession) -> HTMLResponse:
     if queue not in QUEUES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
-    row = queries.queue_overview(session, get_redis(), [queue])[0]
+    row = queries.queue_overview(session, get_redis(), [queue], broker_client=get_broker_redis())[0]
     groups = queries.dead_letter_groups(session, dead_letters.DeadLetterFilter(queue=queue), limit=20)
     jobs = queries.search_jobs(session, queries.JobQuery(queue=queue, limit=25))
     return render(request, principal, "queue.html", row=row, groups=groups, jobs=jobs)

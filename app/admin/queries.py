@@ -76,10 +76,18 @@ class QueueOverview:
 
 
 def queue_overview(
-    session: Session, client: redis.Redis[bytes], queues: Sequence[str], *, now: dt.datetime | None = None
+    session: Session,
+    client: redis.Redis[bytes],
+    queues: Sequence[str],
+    *,
+    broker_client: redis.Redis[bytes] | None = None,
+    now: dt.datetime | None = None,
 ) -> list[QueueOverview]:
-    """Every queue's numbers: O(1) Redis commands per queue and two grouped SQL queries in all."""
-    stats = queue_stats(queues, client)
+    """Every queue's numbers: O(1) Redis commands per queue and two grouped SQL queries in all.
+
+    ``client`` holds the platform's keys (the worker registry), ``broker_client`` Dramatiq's (the queues; by
+    default the same Redis, as when ``BROKER_URL`` is unset)."""
+    stats = queue_stats(queues, broker_client or client)
     dead_query = (
         select(DeadLetter.queue, func.count())
         .where(DeadLetter.status == "dead", DeadLetter.queue.in_(queues))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import redis
 
-from app.redis_client import dramatiq_key, get_redis
+from app.redis_client import dramatiq_key, get_broker_redis
 from app.transport.workers import live_worker_ids
 
 
@@ -35,7 +35,7 @@ class QueueStats:
 def queue_stats(queues: Iterable[str], client: redis.Redis[bytes] | None = None) -> list[QueueStats]:
     """One :class:`QueueStats` per queue, in the order given: the live workers, then two pipelined round trips
     (the counts; the oldest bodies, when some queue is not empty)."""
-    client = client or get_redis()
+    client = client or get_broker_redis()
     names = list(queues)
     workers = live_worker_ids(client)
     pipe = client.pipeline(transaction=False)

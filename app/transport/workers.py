@@ -15,7 +15,7 @@ import redis
 from dramatiq.brokers.redis import RedisBroker
 
 from app.constants import DRAMATIQ_HEARTBEAT_TIMEOUT_MS
-from app.redis_client import dramatiq_key, get_redis
+from app.redis_client import dramatiq_key, get_broker_redis
 
 #: Sorted set of Dramatiq broker ids scored by their last heartbeat (ms since the epoch).
 HEARTBEATS_KEY = dramatiq_key("__heartbeats__")
@@ -37,7 +37,7 @@ def worker_is_alive(worker_id: str, client: redis.Redis[bytes] | None = None) ->
     """
     if client is None:
         broker = dramatiq.broker.global_broker
-        client = broker.client if isinstance(broker, RedisBroker) else get_redis()
+        client = broker.client if isinstance(broker, RedisBroker) else get_broker_redis()
     score = client.zscore(HEARTBEATS_KEY, worker_id)
     if score is None:
         return False
@@ -47,7 +47,7 @@ def worker_is_alive(worker_id: str, client: redis.Redis[bytes] | None = None) ->
 def live_worker_ids(client: redis.Redis[bytes] | None = None) -> list[str]:
     """Dramatiq broker ids with a heartbeat younger than the heartbeat timeout."""
     now_ms = time.time() * 1000
-    ids = (client or get_redis()).zrangebyscore(
+    ids = (client or get_broker_redis()).zrangebyscore(
         HEARTBEATS_KEY, now_ms - DRAMATIQ_HEARTBEAT_TIMEOUT_MS, "+inf"
     )
     return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]

@@ -7,11 +7,13 @@ import json
 import time
 
 import pytest
+from dramatiq import Message
 from fastapi.testclient import TestClient
 
 from app import enqueue
 from app.transport.registry import WORKERS_KEY
 from tests.integration.admin.conftest import VIEWER, add_dead_letter, add_job_run
+from tests.support.redis_server import RedisServer, owned_redis  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +119,38 @@ def test_queue_stats_unavailable_is_503(auth_client: TestClient, monkeypatch: py
 
     assert response.status_code == 503
     assert "Redis" in response.json()["detail"]
+
+
+def test_queue_numbers_come_from_the_brokers_redis(
+    client: TestClient,
+    owned_redis: RedisServer,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.settings import reset_settings
+    from app.transport import queue_stats
+    from app.transport.publish import publish
+    from app.transport.redis_broker import build_redis_broker
+
+    # Given BROKER_URL on a Redis of its own, apart from REDIS_URL's, and two messages waiting there
+    monkeypatch.setenv("BROKER_URL", owned_redis.url())
+    reset_settings()
+    broker = build_redis_broker(owned_redis.url())
+    try:
+        messages = [
+            Message(
+                queue_name="email",
+                actor_name="send_welcome_email",
+                args=(),
+                kwargs={"user_id": u},
+                options={},
+            )
+            for u in (1, 2)
+        ]
+        publish([(message, None) for message in messages], broker)
+        # When the admin and the metrics read the queues
+        email = client.get("/admin/api/queues/email").json()
+        # Then they count them where Dramatiq keeps them (REDIS_URL's Redis holds no queue at all)
+        assert email["ready"] == 2
+        assert queue_stats(["email"])[0].ready == 2
+    finally:
+        broker.client.close()
