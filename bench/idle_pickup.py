@@ -191,22 +191,13 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
-    from app.db import migrate
-    from bench.scratch import database_url as scratch_database_url
-    from bench.scratch import drop_schema
+    from bench.scratch import drop_schema, migrated_database, worker_env
     from tests.support.redis_server import running_redis
 
-    database_url, schema = scratch_database_url()
-    migrate.upgrade(database_url)
-    metrics_dir = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
-    env = {
-        "DATABASE_URL": database_url,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "WARNING",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-    }
-    os.environ.pop("SENTRY_DSN", None)
+    database_url, schema = migrated_database()
+    env = worker_env(database_url, log_level="WARNING")
     os.environ.pop("BROKER_URL", None)
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     sides: dict[str, Side] = {}
     try:
         with running_redis(Path(tempfile.mkdtemp(prefix="bench-redis-"))) as server:

@@ -171,26 +171,19 @@ def main() -> None:
 
     os.environ["REDIS_URL"] = REDIS_URL
     sys.path.insert(0, str(ROOT))
-    from app.db import migrate
-    from bench.scratch import database_url as scratch_database_url
-    from bench.scratch import drop_schema
+    from bench.scratch import drop_schema, migrated_database, worker_env
 
-    database_url, schema = scratch_database_url()
-    migrate.upgrade(database_url)
-    metrics_dir = Path(tempfile.mkdtemp(prefix="bench-prometheus-"))
+    database_url, schema = migrated_database()
     env = {
+        **worker_env(database_url, log_level=args.log_level),
         "REDIS_URL": REDIS_URL,
-        "DATABASE_URL": database_url,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": args.log_level,
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "BENCH_WITHOUT": args.without,
     }
-    os.environ.pop("SENTRY_DSN", None)
     print(
         f"{args.messages} no-op messages, {args.processes} process(es) x {args.threads} threads, "
         f"Redis {REDIS_URL}, database {'PostgreSQL schema ' + schema if schema else 'SQLite'}, {os.cpu_count()} CPUs"
     )
+    metrics_dir = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     best: dict[str, Result] = {}
     try:
         for round_no in range(1, args.rounds + 1):

@@ -1,4 +1,5 @@
-"""A scratch database for a benchmark run: a fresh PostgreSQL schema when PostgreSQL answers, else SQLite.
+"""A scratch database and worker environment for a benchmark run: a fresh, migrated PostgreSQL schema when
+PostgreSQL answers (else SQLite), and the variables a platform worker process runs with.
 
 Shared by the bench scripts, which import it as ``bench.scratch`` once the repository root is on ``sys.path``.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from pathlib import Path
 
 PG_BASE_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -39,3 +41,24 @@ def drop_schema(schema: str | None) -> None:
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
+
+
+def migrated_database() -> tuple[str, str | None]:
+    """:func:`database_url`, brought to the latest schema; returns (url, schema)."""
+    from app.db import migrate
+
+    url, schema = database_url()
+    migrate.upgrade(url)
+    return url, schema
+
+
+def worker_env(database_url: str, *, log_level: str) -> dict[str, str]:
+    """The variables of a platform worker process on ``database_url``: JSON logs at ``log_level``, a metrics
+    directory of its own, and no Sentry (``SENTRY_DSN`` is dropped from this process's environment too)."""
+    os.environ.pop("SENTRY_DSN", None)
+    return {
+        "DATABASE_URL": database_url,
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": log_level,
+        "PROMETHEUS_MULTIPROC_DIR": str(Path(tempfile.mkdtemp(prefix="bench-prometheus-"))),
+    }
