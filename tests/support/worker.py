@@ -1,4 +1,4 @@
-"""Start a real worker process (``jobs worker`` or plain ``dramatiq``) for a test and stop it cleanly."""
+"""Start a real worker process (``jobs worker`` or Dramatiq's own command line) for a test and stop it cleanly."""
 
 from __future__ import annotations
 
@@ -15,11 +15,12 @@ from typing import Any
 
 import redis
 
+from app.parent_death import LAUNCHER_PID_ENV
 from tests.support.helpers import ROOT, TEST_QUEUE, wait_for
 
 
 class WorkerProcess:
-    """A ``dramatiq`` worker subprocess on given modules and queues; its output goes to a log file."""
+    """A Dramatiq worker group on given modules and queues, tied to this process; its output goes to a log file."""
 
     def __init__(
         self,
@@ -35,12 +36,16 @@ class WorkerProcess:
     ) -> None:
         self.log_path = log_path
         self.queues = queues
+        # Tied to this test process as `jobs worker` ties a group to its launcher (app.worker_main, app.worker_boot):
+        # a test run that is killed or times out leaves no worker consuming the test's Redis database.
         full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        if command is None:
+            full_env[LAUNCHER_PID_ENV] = str(os.getpid())
         self.command = command or [
             sys.executable,
             "-m",
-            "dramatiq",
-            "app.broker",
+            "app.worker_main",
+            "app.worker_boot",
             *modules,
             "--queues",
             *queues,
