@@ -126,12 +126,15 @@ def test_single_enqueue_sends_dramatiq_own_dispatch(redis_client: redis.Redis) -
 def test_an_idle_consumer_is_woken_by_an_enqueue(
     broker: PlatformRedisBroker, redis_client: redis.Redis
 ) -> None:
-    # Given a consumer that found its queue empty and now waits up to a minute
+    # Given a consumer that found its queue empty and now waits up to a minute (its waiting connection is newer
+    # than every connection open now: another test's consumer still blocked on this server is not mistaken for it)
+    newest_before = max(int(c["id"]) for c in redis_client.client_list())
     consumer = broker.consume(QUEUE, prefetch=2, timeout=LONG_WAIT_MS)
     waiting = Next(consumer)
     waiting.start()
     wait_for(
-        lambda: any(c["cmd"] == "blpop" for c in redis_client.client_list()), what="the consumer to block"
+        lambda: any(c["cmd"] == "blpop" and int(c["id"]) > newest_before for c in redis_client.client_list()),
+        what="the consumer to block",
     )
     # When a message is enqueued
     broker.enqueue(message(7))
