@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -170,11 +169,9 @@ def run_side(
         time.sleep(idle_s)
         after = server.total_calls()  # type: ignore[attr-defined]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        from bench.scratch import stop_worker
+
+        stop_worker(proc)
         log.close()
         client.close()
     calls = {name: after[name] - before.get(name, 0) for name in after}

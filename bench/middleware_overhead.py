@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -147,11 +146,9 @@ def run_once(mode: str, messages: int, processes: int, threads: int, env: dict[s
             time.sleep(0.02)
         drained = time.perf_counter()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        from bench.scratch import stop_worker
+
+        stop_worker(proc)
         log.close()
         client.flushdb()
     return Result(mode, messages, drained - first_fetch, first_fetch - started)

@@ -7,6 +7,8 @@ Shared by the bench scripts, which import it as ``bench.scratch`` once the repos
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import tempfile
 import uuid
 from pathlib import Path
@@ -62,3 +64,12 @@ def worker_env(database_url: str, *, log_level: str) -> dict[str, str]:
         "LOG_LEVEL": log_level,
         "PROMETHEUS_MULTIPROC_DIR": str(Path(tempfile.mkdtemp(prefix="bench-prometheus-"))),
     }
+
+
+def stop_worker(proc: subprocess.Popen[bytes]) -> None:
+    """A graceful stop of a benchmark's worker (started in a session of its own), killed if it hangs."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
