@@ -179,7 +179,17 @@ class Document(Base):
     request_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     user_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
-    status: Mapped[str] = mapped_column(String(16))  # pending, ready, failed
+    status: Mapped[str] = mapped_column(String(16))  # running, retrying, ready, failed
+    #: pdf, xlsx, csv, jsonl ... (what the request asked for; ``content_type`` is what was written).
+    format: Mapped[str | None] = mapped_column(String(16))
+    #: 0-100, written by the running job at most every few hundred milliseconds.
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    row_count: Mapped[int | None] = mapped_column(BigInteger)
+    #: Attempts that claimed the row (a retry or a redelivery after a crash adds one).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The message of the latest attempt, so the admin's jobs page can show its progress.
+    message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     path: Mapped[str | None] = mapped_column(String(500))
     content_type: Mapped[str | None] = mapped_column(String(128))
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
@@ -187,7 +197,50 @@ class Document(Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+
+
+class Attachment(Base):
+    """One distinct downloaded file (by sha256), processed once however many notices reference it."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The safe name of the first download (``attachment_notices`` keeps each notice's own name).
+    file_name: Mapped[str] = mapped_column(String(255))
+    #: Sniffed from the bytes (app/documents/extract.py), not the server's header; None when unsupported.
+    content_type: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    page_count: Mapped[int | None] = mapped_column(Integer)
+    #: Relative to STORAGE_DIR; the file (``path``) and its text per page as a JSON list (``text_path``).
+    path: Mapped[str | None] = mapped_column(String(500))
+    text_path: Mapped[str | None] = mapped_column(String(500))
+    text_chars: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16))  # processed, failed
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AttachmentNotice(Base):
+    """A notice referencing an attachment: the link that makes the sha256 dedupe work across notices."""
+
+    __tablename__ = "attachment_notices"
+    __table_args__ = (
+        UniqueConstraint("notice_id", "attachment_id", name="uq_attachment_notices_notice_attachment"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    attachment_id: Mapped[int] = mapped_column(ForeignKey("attachments.id", ondelete="CASCADE"), index=True)
+    #: No foreign key: an attachment may be processed before the sync has stored its notice.
+    notice_id: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class SyncRun(Base):
@@ -207,6 +260,85 @@ class SyncRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The sync queue's bookkeeping (migration 0005; docs/sync.md).
+    mode: Mapped[str | None] = mapped_column(String(16))  # incremental, range, full
+    message_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    posted_from: Mapped[dt.date | None] = mapped_column(Date)
+    posted_to: Mapped[dt.date | None] = mapped_column(Date)
+    partitions_total: Mapped[int] = mapped_column(Integer, default=0)
+    #: The fan-in counter: partitions in a terminal state; the one that makes it equal the total closes the run.
+    partitions_done: Mapped[int] = mapped_column(Integer, default=0)
+    partitions_failed: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    requests_spent: Mapped[int] = mapped_column(Integer, default=0)
+    alert_sent_at: Mapped[dt.datetime | None]
+
+
+class SyncPartition(Base):
+    """One date window of an opportunities run, fetched by its own message; counted into the run when terminal."""
+
+    __tablename__ = "sync_partitions"
+    __table_args__ = (UniqueConstraint("run_id", "posted_from", name="uq_sync_partitions_run_from"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True)
+    posted_from: Mapped[dt.date] = mapped_column(Date)
+    posted_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, running, succeeded, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    fetched: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    invalid: Mapped[int] = mapped_column(Integer, default=0)
+    requests_spent: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class SyncRejectedRecord(Base):
+    """A record SAM.gov sent that could not be normalized: kept aside with the reason, never failing its page."""
+
+    __tablename__ = "sync_rejected_records"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # opportunity, entity
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class AnalyticsCount(Base):
+    """Notices by one dimension (naics, agency, set_aside, week): rebuilt whole by ``refresh_analytics``."""
+
+    __tablename__ = "analytics_counts"
+
+    dimension: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(256), primary_key=True)
+    notices: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[int] = mapped_column(Integer, default=0)
+    award_count: Mapped[int] = mapped_column(Integer, default=0)
+    award_total: Mapped[Decimal] = mapped_column(Numeric(20, 2), default=Decimal(0))
+    refreshed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AnalyticsDeadline(Base):
+    """Active notices whose response deadline is in the coming weeks: rebuilt whole by ``refresh_analytics``."""
+
+    __tablename__ = "analytics_deadlines"
+
+    notice_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    department: Mapped[str | None] = mapped_column(String(256))
+    naics_code: Mapped[str | None] = mapped_column(String(16))
+    set_aside_code: Mapped[str | None] = mapped_column(String(32))
+    response_deadline: Mapped[dt.datetime] = mapped_column(index=True)
+    refreshed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 # ---------------------------------------------------------------------------------------------- domain
@@ -268,6 +400,11 @@ class Opportunity(Base):
     awardee_uei: Mapped[str | None] = mapped_column(String(12))
     place_state: Mapped[str | None] = mapped_column(String(8))
     ui_link: Mapped[str | None] = mapped_column(Text)
+    #: The agency path split on its dots, top first; ``department`` is its first element (analytics group by it).
+    agency_names: Mapped[list[Any]] = mapped_column(default=list)
+    department: Mapped[str | None] = mapped_column(String(256), index=True)
+    #: Attachment URLs (``resourceLinks``).
+    resource_links: Mapped[list[Any]] = mapped_column(default=list)
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -324,3 +461,17 @@ class Entity(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: The last time SAM.gov returned it (unchanged or not); expiry checks and entity cleanup read it.
+    synced_at: Mapped[dt.datetime | None]
+
+
+class TrackedEntity(Base):
+    """A UEI a user follows (a competitor, a teaming partner): ``sync_entities`` refreshes these."""
+
+    __tablename__ = "tracked_entities"
+    __table_args__ = (UniqueConstraint("user_id", "uei", name="uq_tracked_entities_user_uei"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    uei: Mapped[str] = mapped_column(String(12), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
