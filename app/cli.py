@@ -16,6 +16,7 @@ import click
 
 from app.constants import QUEUES
 from app.errors import JobError, SettingsError
+from app.scheduler.cli import schedules
 from app.settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -324,6 +325,8 @@ def demo_seed(users: int, random_seed: int) -> None:
         summary = seed(session, users=users, seed=random_seed)
     click.echo(str(summary))
 
+
+main.add_command(schedules)
 
 if __name__ == "__main__":
     main()

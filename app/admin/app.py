@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.admin import api, health, pages
 from app.admin.auth import NotAuthenticated
+from app.scheduler import admin as scheduler_admin
 from app.settings import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ def create_app(*, session_secret: str | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(scheduler_admin.router)
     static = StaticFiles(directory=PROJECT_ROOT / "templates" / "admin" / "static")
     app.mount("/admin/static", static, name="admin-static")
     app.add_exception_handler(NotAuthenticated, _not_authenticated)
