@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -142,16 +143,39 @@ class ScheduleRun(Base):
     """One fire of one schedule; the unique (name, fire time) is what makes a fire happen once."""
 
     __tablename__ = "schedule_runs"
-    __table_args__ = (UniqueConstraint("name", "fire_time", name="uq_schedule_runs_name_fire_time"),)
+    __table_args__ = (
+        UniqueConstraint("name", "fire_time", name="uq_schedule_runs_name_fire_time"),
+        Index("ix_schedule_runs_name_manual_fire_time", "name", "manual", "fire_time"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(64))
     fire_time: Mapped[dt.datetime]
     message_id: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # enqueued, missed, failed, manual
+    status: Mapped[str] = mapped_column(String(16))  # claimed, enqueued, manual, skipped, missed, failed
     lag_seconds: Mapped[float | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     triggered_by: Mapped[str | None] = mapped_column(String(128))
+    #: Why it was skipped, missed or failed.
+    reason: Mapped[str | None] = mapped_column(Text)
+    enqueued_at: Mapped[dt.datetime | None]
+    #: The scheduler replica (host:pid) or process that claimed it.
+    replica: Mapped[str | None] = mapped_column(String(128))
+    #: Asked for by an operator (run now): not a fire of the trigger, so the leader's catch-up ignores it.
+    manual: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ScheduleState(Base):
+    """An operator's pause of one schedule (no row: not paused); read by the leader on every fire."""
+
+    __tablename__ = "schedule_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    changed_by: Mapped[str | None] = mapped_column(String(128))
+    changed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Fires before it are not caught up by a leader taking over (they fell while paused).
+    resumed_at: Mapped[dt.datetime | None]
 
 
 class OutboxEntry(Base):
