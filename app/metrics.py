@@ -37,6 +37,12 @@ ACTIVE_JOBS = Gauge(
 JOB_RETRIES = Counter("worker_job_retries", "Retries scheduled", ["queue", "actor"])
 DEAD_LETTERS = Counter("worker_dead_letters", "Messages dead-lettered", ["queue", "actor"])
 EMAILS_SENT = Counter("worker_emails_sent", "Emails by kind and outcome", ["queue", "kind", "status"])
+#: Set by every spend of the shared SAM.gov budget (app/sync/quota.py): the latest figure of any process wins.
+SAMGOV_QUOTA_REMAINING = Gauge(
+    "worker_samgov_quota_remaining",
+    "SAM.gov requests left today (the daily quota shared by every worker)",
+    multiprocess_mode="mostrecent",
+)
 
 
 class QueueCollector(Collector):

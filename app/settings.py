@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import functools
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -61,6 +62,18 @@ class Settings(BaseSettings):
     reminder_window_days: int = Field(default=7, ge=1, le=90)
     public_base_url: str = "http://localhost:8000"
 
+    #: SAM.gov (docs/samgov.md): the key is required with the real base URL, checked when the sync client starts.
+    sam_gov_api_key: SecretStr | None = None
+    sam_gov_base_url: str = "https://api.sam.gov"
+    #: Requests per UTC day shared by every worker; a percentage of it is kept for on-demand work.
+    sam_gov_daily_quota: int = Field(default=1000, ge=1)
+    sam_gov_quota_reserve_pct: int = Field(default=10, ge=0, le=90)
+    sam_gov_timeout_s: float = Field(default=30.0, gt=0)
+    #: In-place retries of a page that fails transiently (5xx, reset, timeout, truncated body).
+    sam_gov_page_retries: int = Field(default=3, ge=0, le=10)
+    #: What ``offset`` means to the server: a page index, a record offset, or detected on the second page.
+    sam_gov_offset_mode: Literal["auto", "page", "record"] = "auto"
+
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "production"
 
@@ -69,13 +82,44 @@ class Settings(BaseSettings):
     admin_port: int = Field(default=8500, ge=1, le=65535)
     #: Signs admin session cookies; without it each admin process picks a random one (logins end on restart).
     admin_session_secret: SecretStr | None = None
+    #: Host names the admin answers to (comma-separated, ``*.example.com`` allowed); loopback names by default
+    #: and always loopback only without a password (docs/admin.md "Hosts and origins").
+    admin_allowed_hosts: str = ""
+    #: Proxies (IPs or CIDRs, comma-separated) whose X-Forwarded-Proto / X-Forwarded-For the admin believes.
+    admin_trusted_proxies: str = ""
+    #: A session unused this long ends; none lives longer than the maximum age.
+    admin_session_idle_s: int = Field(default=1800, ge=60)
+    admin_session_max_age_s: int = Field(default=12 * 3600, ge=60)
+    #: Failed logins (per client and per user) before each further one locks for an exponentially longer time.
+    admin_login_max_failures: int = Field(default=5, ge=1)
+    admin_login_lockout_s: int = Field(default=30, ge=1)
 
     storage_dir: Path = PROJECT_ROOT / "var" / "storage"
+    #: Largest attachment ``process_attachment`` downloads (enforced while streaming); default 50 MB.
+    attachment_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    attachment_connect_timeout_s: float = Field(default=10.0, gt=0)
+    #: Longest silence between two chunks of a download.
+    attachment_read_timeout_s: float = Field(default=30.0, gt=0)
+    #: Longest whole download (a server trickling bytes under the read timeout ends here, retried).
+    attachment_download_timeout_s: float = Field(default=300.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     prometheus_multiproc_dir: Path | None = None
     worker_http_port: int | None = Field(default=None, ge=0, le=65535)
     worker_shutdown_timeout_s: int = Field(default=30, ge=1)
+
+    #: The zone of the schedule table's triggers (docs/scheduler.md); an IANA name such as Europe/Paris.
+    scheduler_timezone: str = "UTC"
+    #: TOML overrides of the schedule table; a bad file stops ``jobs scheduler`` with one line.
+    schedules_file: Path | None = None
+    #: The leader lock's lifetime: a killed leader is replaced within it.
+    scheduler_lock_ttl_s: float = Field(default=15.0, gt=0)
+    #: How often the leader renews the lock (and a standby tries to take it); must be under the TTL.
+    scheduler_lock_renew_s: float = Field(default=5.0, gt=0)
+    #: ``jobs scheduler``'s ``/metrics`` and ``/health``; 0 turns it off.
+    scheduler_http_port: int = Field(default=9194, ge=0, le=65535)
+    #: Seconds between the leader's imports of Dramatiq's dead-letter queues into the archive.
+    scheduler_dlq_sync_interval_s: float = Field(default=300.0, gt=0)
 
     @field_validator("redis_url")
     @classmethod
@@ -115,7 +159,18 @@ class Settings(BaseSettings):
             raise ValueError(f"names the {driver} driver; the platform runs on psycopg 3: use postgresql://")
         return value
 
-    @field_validator("sendgrid_api_host")
+    @field_validator("scheduler_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not an IANA time zone name (such as UTC or America/New_York)") from None
+        return value
+
+    @field_validator("sendgrid_api_host", "sam_gov_base_url")
     @classmethod
     def _http_host(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
@@ -146,14 +201,36 @@ class Settings(BaseSettings):
         secret = self.admin_session_secret
         if secret is not None and len(secret.get_secret_value()) < MIN_SESSION_SECRET:
             problems.append(("ADMIN_SESSION_SECRET", f"must be at least {MIN_SESSION_SECRET} characters"))
+        if not _networks_parse(self.admin_trusted_proxies):
+            problems.append(("ADMIN_TRUSTED_PROXIES", "must be IP addresses or CIDRs separated by commas"))
+        if self.admin_session_idle_s > self.admin_session_max_age_s:
+            problems.append(("ADMIN_SESSION_IDLE_S", "must not exceed ADMIN_SESSION_MAX_AGE_S"))
+        if self.scheduler_lock_renew_s >= self.scheduler_lock_ttl_s:
+            problems.append(("SCHEDULER_LOCK_RENEW_S", "must be less than SCHEDULER_LOCK_TTL_S"))
         if problems:
             raise SettingProblems(problems)
         return self
 
     @property
+    def sam_gov_quota_reserve(self) -> int:
+        """Requests of each day's SAM.gov quota that only on-demand work may spend."""
+        return self.sam_gov_daily_quota * self.sam_gov_quota_reserve_pct // 100
+
+    @property
     def effective_broker_url(self) -> str:
         """``BROKER_URL`` when set, else ``REDIS_URL``: one Redis serves broker and locks by default."""
         return self.broker_url or self.redis_url
+
+
+def _networks_parse(value: str) -> bool:
+    """Whether a comma-separated list of IPs/CIDRs parses (the admin's trusted proxies)."""
+    try:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 def _describe(err: ValidationError) -> str:
