@@ -16,6 +16,8 @@ caller logs it and records it on the run instead of losing it silently.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -36,10 +38,14 @@ class PageCursor:
     mode: OffsetMode
 
 
-def record_id(record: dict[str, Any]) -> str | None:
-    """The notice's external id, or None for a record without one (the caller counts it as invalid)."""
+def record_id(record: dict[str, Any]) -> str:
+    """The notice's external id; for a record without one (the caller counts it invalid), a digest of its
+    content, so that a repeat of it on a later page is still recognised as a repeat."""
     value = record.get("noticeId")
-    return value if isinstance(value, str) and value else None
+    if isinstance(value, str) and value:
+        return value
+    text = json.dumps(record, sort_keys=True, default=str)
+    return "content:" + hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 class PageWalk:
@@ -78,17 +84,15 @@ class PageWalk:
         ids = [record_id(r) for r in records]
         fresh: list[dict[str, Any]] = []
         for record, rid in zip(records, ids, strict=True):
-            if rid is None:
-                fresh.append(record)
-            elif rid not in self.seen:
+            if rid not in self.seen:
                 self.seen.add(rid)
                 fresh.append(record)
         duplicates = len(records) - len(fresh)
         if self.mode == "auto" and self.pages == 2 and sent == 1:
-            self.mode = self._detect([i for i in ids if i])
+            self.mode = self._detect(ids)
         self._advance(sent, len(records))
         if self.pages == 1 and self.mode == "auto":
-            self._first_ids = [i for i in ids if i]
+            self._first_ids = ids
         self.done = self._finished(len(records))
         return fresh, duplicates
 
