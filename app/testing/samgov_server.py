@@ -338,7 +338,6 @@ class SamGovSimulator:
     def _begin(self, api: Api | None, params: dict[str, str]) -> tuple[int, Fault | None]:
         with self._state.lock:
             number = len(self._state.requests) + 1
-            self._state.requests.append(RequestRecord(number, api, params))
             fault = self._state.by_number.pop(number, None)
             if fault is None:
                 for entry in self._state.queue:
@@ -348,6 +347,9 @@ class SamGovSimulator:
                             self._state.queue.remove(entry)
                         fault = entry.fault
                         break
+            self._state.requests.append(
+                RequestRecord(number, api, params, fault=fault.kind if fault else None)
+            )
             return number, fault
 
     def _finish(self, number: int, status: int, fault: Fault | None) -> None:
