@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
+from app.admin.commands import sessions as admin_sessions
 from app.constants import QUEUES
 from app.errors import JobError, SettingsError
 from app.scheduler.cli import schedules
@@ -106,13 +107,16 @@ def migrate() -> None:
     click.echo("database is at the latest revision")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option(
     "--host", default=None, help="Bind address (default 0.0.0.0 with a password set, else 127.0.0.1)."
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Default: ADMIN_PORT.")
-def admin(host: str | None, port: int | None) -> None:
-    """Serve the admin web view, /health, /health/ready and /metrics."""
+@click.pass_context
+def admin(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the admin web view, /health, /health/ready and /metrics (or: jobs admin sessions revoke)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from app.admin.server import serve
 
     settings = _settings()
@@ -327,6 +331,7 @@ def demo_seed(users: int, random_seed: int) -> None:
 
 
 main.add_command(schedules)
+admin.add_command(admin_sessions)
 
 if __name__ == "__main__":
     main()

@@ -37,11 +37,42 @@ ACTIVE_JOBS = Gauge(
 JOB_RETRIES = Counter("worker_job_retries", "Retries scheduled", ["queue", "actor"])
 DEAD_LETTERS = Counter("worker_dead_letters", "Messages dead-lettered", ["queue", "actor"])
 EMAILS_SENT = Counter("worker_emails_sent", "Emails by kind and outcome", ["queue", "kind", "status"])
+#: kind: opportunities_page, opportunities_run, entities_page, analytics, cleanup; status: succeeded, failed, ...
+SYNC_OPERATIONS = Counter(
+    "worker_sync_operations", "Sync queue operations by kind and outcome", ["queue", "kind", "status"]
+)
+#: Admin logins refused: ``reason`` is wrong_password or locked (throttled); app/admin/auth.py.
+ADMIN_LOGIN_FAILURES = Counter("admin_login_failures", "Admin logins refused, by reason", ["reason"])
 #: Set by every spend of the shared SAM.gov budget (app/sync/quota.py): the latest figure of any process wins.
 SAMGOV_QUOTA_REMAINING = Gauge(
     "worker_samgov_quota_remaining",
     "SAM.gov requests left today (the daily quota shared by every worker)",
     multiprocess_mode="mostrecent",
+)
+
+#: The scheduler sidecar (app/scheduler/): fires by outcome, their lag behind the trigger, who leads.
+SCHEDULE_LAST_RUN = Gauge(
+    "worker_schedule_last_run_timestamp_seconds",
+    "Fire time (Unix seconds) of the last fire of each schedule that was enqueued",
+    ["schedule"],
+    multiprocess_mode="max",
+)
+SCHEDULE_FIRES = Counter(
+    "worker_schedule_fires",
+    "Schedule fires by status (enqueued, manual, skipped, missed, failed)",
+    ["schedule", "status"],
+)
+SCHEDULE_FIRE_LAG = Histogram(
+    "worker_schedule_fire_lag_seconds",
+    "Seconds from a fire's scheduled time to its enqueue",
+    ["schedule"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+SCHEDULER_LEADER = Gauge(
+    "worker_scheduler_leader",
+    "1 while this scheduler replica holds the leader lock",
+    ["replica"],
+    multiprocess_mode="max",
 )
 
 

@@ -9,12 +9,12 @@ import datetime as dt
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from app import dead_letters
 from app.admin import queries
 from app.admin.auth import CSRF_HEADER, csrf_token
-from app.admin.deps import DbSession, DeadLetterSearch, JobSearch, Viewer, Writer
+from app.admin.deps import MAX_ID, DbSession, DeadLetterSearch, JobSearch, Viewer, Writer
 from app.admin.schemas import (
     CsrfOut,
     DeadLetterDetailOut,
@@ -67,7 +67,7 @@ def get_queues(_: Viewer, session: DbSession) -> list[QueueOut]:
 
 
 @router.get("/queues/{queue}", response_model=QueueOut)
-def get_queue(queue: str, _: Viewer, session: DbSession) -> QueueOut:
+def get_queue(queue: Annotated[str, Path(max_length=100)], _: Viewer, session: DbSession) -> QueueOut:
     if queue not in QUEUES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown queue {queue!r}")
     return QueueOut(
@@ -100,7 +100,9 @@ def get_dead_letters(
 
 
 @router.get("/dead-letters/{dead_letter_id}", response_model=DeadLetterDetailOut)
-def get_dead_letter(dead_letter_id: int, _: Viewer, session: DbSession) -> DeadLetterDetailOut:
+def get_dead_letter(
+    dead_letter_id: Annotated[int, Path(ge=1, le=MAX_ID)], _: Viewer, session: DbSession
+) -> DeadLetterDetailOut:
     row = session.get(DeadLetter, dead_letter_id)
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such dead letter")

@@ -8,63 +8,68 @@ from urllib.parse import quote
 
 import redis
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.middleware.sessions import SessionMiddleware
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp
 
-from app.admin import api, health, pages
-from app.admin.auth import NotAuthenticated
+from app.admin import api, apidocs, health, pages, security
+from app.admin.auth import LoginThrottled, NotAuthenticated, auth_enabled, session_still_valid
+from app.admin.sessions import SessionMiddleware, SessionStore, Timeouts
+from app.redis_client import get_redis
 from app.scheduler import admin as scheduler_admin
-from app.settings import PROJECT_ROOT
+from app.settings import PROJECT_ROOT, get_settings
 
 logger = logging.getLogger(__name__)
 
-#: Name of the signed session cookie (login and CSRF token).
-SESSION_COOKIE = "jobs_admin_session"
-#: Seconds a login lasts.
-SESSION_MAX_AGE_S = 12 * 3600
-#: Sent with every response: the admin is never framed, sniffed or given third-party scripts.
-SECURITY_HEADERS = {
-    b"x-frame-options": b"DENY",
-    b"x-content-type-options": b"nosniff",
-    b"referrer-policy": b"same-origin",
-    b"content-security-policy": b"default-src 'self'; frame-ancestors 'none'",
-}
 
+class AdminApp(FastAPI):
+    """FastAPI with the layers of :mod:`app.admin.security` outside everything, Starlette's error middleware
+    included, so that refusals and 500s carry the security headers too."""
 
-#: FastAPI's Swagger UI page (exempt from the CSP).
-DOCS_PATH = "/admin/api/docs"
+    outer: tuple[security.Network, ...] = ()
+    allowed_hosts: tuple[str, ...] = security.LOOPBACK_HOSTS
+
+    def build_middleware_stack(self) -> ASGIApp:
+        inner = security.HostGuard(super().build_middleware_stack(), self.allowed_hosts)
+        return security.ForwardedHeaders(security.SecurityHeaders(inner), self.outer)
 
 
 def create_app(*, session_secret: str | None = None) -> FastAPI:
     """The admin app. ``session_secret`` signs the session cookie; by default a random one per process
-    (logins then end when the process restarts, which is fine for one admin process)."""
-    app = FastAPI(
+    (logins then end when the process restarts). Sessions live in Redis (:mod:`app.admin.sessions`); host
+    allow-list, trusted proxies and timeouts come from the settings, read now."""
+    settings = get_settings()
+    app = AdminApp(
         title="jobs admin",
         description="Queues, dead letters, job history and workers of the jobs platform.",
         version="1",
-        openapi_url="/admin/api/openapi.json",
-        docs_url=DOCS_PATH,
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
+    app.outer = security.trusted_networks(settings)
+    app.allowed_hosts = security.allowed_hosts(settings, auth_enabled=auth_enabled(settings))
     app.add_middleware(
         SessionMiddleware,
-        secret_key=session_secret or secrets.token_urlsafe(32),
-        session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE_S,
-        same_site="strict",
-        path="/",
+        store=SessionStore(
+            get_redis, Timeouts(settings.admin_session_idle_s, settings.admin_session_max_age_s)
+        ),
+        secret=session_secret or secrets.token_urlsafe(32),
+        validate=session_still_valid,
     )
-    app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
+    app.include_router(apidocs.router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(scheduler_admin.router)
     static = StaticFiles(directory=PROJECT_ROOT / "templates" / "admin" / "static")
     app.mount("/admin/static", static, name="admin-static")
     app.add_exception_handler(NotAuthenticated, _not_authenticated)
+    app.add_exception_handler(LoginThrottled, _throttled)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(Exception, _internal_error)
     app.add_exception_handler(redis.RedisError, _unavailable)
     app.add_exception_handler(SQLAlchemyError, _unavailable)
     return app
@@ -74,7 +79,7 @@ async def _not_authenticated(request: Request, exc: Exception) -> Response:
     """The API asks for HTTP Basic; a page sends the browser to the login form and back."""
     root = str(request.scope.get("root_path", "")).rstrip("/")
     path = request.url.path.removeprefix(root)
-    if path.startswith("/admin/api/"):
+    if path.startswith("/admin/api/") and path != apidocs.DOCS_PATH:
         return JSONResponse(
             {"detail": str(exc)},
             status_code=status.HTTP_401_UNAUTHORIZED,
@@ -94,24 +99,27 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-class SecurityHeaders:
-    """Adds :data:`SECURITY_HEADERS` to every HTTP response (pure ASGI: no body buffering)."""
+async def _throttled(request: Request, exc: Exception) -> Response:
+    """Too many failed logins: 429 with how long to wait."""
+    wait = exc.retry_after if isinstance(exc, LoginThrottled) else 60
+    return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": str(wait)})
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """422 naming each bad field, without echoing the input: a hostile value (``1e400``, ``NaN``, markup)
+    cannot break the JSON of the answer or be reflected."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {
+            "loc": [str(part) for part in e.get("loc", ())],
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type")),
+        }
+        for e in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                if scope["path"].endswith(DOCS_PATH):  # Swagger UI needs its CDN scripts and an inline script
-                    present.add(b"content-security-policy")
-                extra = [(k, v) for k, v in SECURITY_HEADERS.items() if k not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug: 500 without details (the server logs the traceback), under the security headers (AdminApp)."""
+    return JSONResponse({"detail": "internal error"}, status_code=status.HTTP_500_INTERNAL_SERVER_ERROR)

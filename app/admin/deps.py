@@ -13,6 +13,14 @@ from app.admin import queries
 from app.admin.auth import Principal, principal_of, require_write
 from app.db.session import session_scope
 
+#: Largest id any table has (BIGINT); a larger one in a path or body is a 422, not a database error.
+MAX_ID = 2**63 - 1
+#: Longest text filter (queue, actor, fingerprint, ...): longer than any real value, short of abuse.
+MAX_FILTER = 500
+
+#: A text query parameter, bounded.
+Text = Annotated[str | None, Query(max_length=MAX_FILTER)]
+
 
 def get_principal(request: Request) -> Principal:
     return principal_of(request)
@@ -35,12 +43,14 @@ DbSession = Annotated[Session, Depends(get_session)]
 
 
 def job_query(
-    message_id: str | None = None,
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str | None = None,
-    correlation_id: str | None = None,
-    q: Annotated[str | None, Query(description="substring of the arguments (JSON text)")] = None,
+    message_id: Text = None,
+    queue: Text = None,
+    actor: Text = None,
+    status: Text = None,
+    correlation_id: Text = None,
+    q: Annotated[
+        str | None, Query(max_length=MAX_FILTER, description="substring of the arguments (JSON text)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
 ) -> queries.JobQuery:
     """The job search of the page and of the API alike; empty form fields mean "any"."""
@@ -54,11 +64,11 @@ JobSearch = Annotated[queries.JobQuery, Depends(job_query)]
 
 
 def dead_letter_filter(
-    queue: str | None = None,
-    actor: str | None = None,
-    status: str = "dead",
-    fingerprint: str | None = None,
-    exception_type: str | None = None,
+    queue: Text = None,
+    actor: Text = None,
+    status: Annotated[str, Query(max_length=MAX_FILTER)] = "dead",
+    fingerprint: Text = None,
+    exception_type: Text = None,
 ) -> dead_letters.DeadLetterFilter:
     """Query parameters to a filter; ``status=all`` (or empty) does not filter by status."""
     return dead_letters.DeadLetterFilter(

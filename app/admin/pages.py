@@ -6,23 +6,42 @@ Pages only read; the write buttons call the JSON API from ``admin.js`` with the 
 from __future__ import annotations
 
 import datetime as dt
+import hmac
+import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from app import dead_letters
 from app.admin import queries
 from app.admin.api import worker_out
-from app.admin.auth import Principal, auth_enabled, check_password, csrf_token, log_in, log_out
-from app.admin.deps import DbSession, DeadLetterSearch, JobSearch, Viewer
+from app.admin.auth import (
+    MAX_CREDENTIAL,
+    SESSION_USER,
+    LoginThrottled,
+    Principal,
+    attempt_login,
+    auth_enabled,
+    csrf_token,
+    csrf_valid,
+    log_in,
+    log_out,
+)
+from app.admin.deps import MAX_ID, DbSession, DeadLetterSearch, JobSearch, Viewer
 from app.constants import QUEUES
 from app.db.models import DeadLetter
 from app.redis_client import get_broker_redis, get_redis
 from app.settings import PROJECT_ROOT
 
 router = APIRouter(include_in_schema=False)
+#: Cookie holding the login form's CSRF token (double submit: the form must send the same value).
+LOGIN_COOKIE = "jobs_admin_login"
+#: Seconds a login form stays usable.
+LOGIN_FORM_MAX_AGE_S = 3600
+#: Longest ``next`` target kept after login.
+MAX_NEXT = 2000
 templates = Jinja2Templates(directory=str(PROJECT_ROOT / "templates"))
 
 
@@ -83,46 +102,85 @@ def index(request: Request) -> RedirectResponse:
     return _redirect(request, "/admin/queues")
 
 
-@router.get("/admin/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str | None = None) -> Response:
-    if not auth_enabled():
-        return _redirect(request, _safe_next(next))
+def _login_page(
+    request: Request, next_target: str | None, *, error: str | None = None, status_code: int = 200
+) -> Response:
+    """The form, with the CSRF token of its cookie (a new one if the browser has none)."""
+    token = request.cookies.get(LOGIN_COOKIE) or ""
+    fresh = not (16 <= len(token) <= 100)
+    if fresh:
+        token = secrets.token_urlsafe(32)
     context = {
-        "next": _safe_next(next),
-        "error": None,
+        "next": _safe_next(next_target),
+        "error": error,
         "principal": None,
         "page": "login",
         "root": root_path(request),
+        "csrf_token": token,
     }
-    return templates.TemplateResponse(request, "admin/login.html", context)
+    response = templates.TemplateResponse(request, "admin/login.html", context, status_code=status_code)
+    if fresh:
+        response.set_cookie(
+            LOGIN_COOKIE,
+            token,
+            max_age=LOGIN_FORM_MAX_AGE_S,
+            path=root_path(request) + "/admin/login",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+    return response
+
+
+@router.get("/admin/login", response_class=HTMLResponse)
+def login_form(request: Request, next: Annotated[str | None, Query(max_length=MAX_NEXT)] = None) -> Response:
+    if not auth_enabled():
+        return _redirect(request, _safe_next(next))
+    return _login_page(request, next)
 
 
 @router.post("/admin/login", response_class=HTMLResponse)
 def login(
     request: Request,
-    user: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/admin/queues",
+    user: Annotated[str, Form(max_length=MAX_CREDENTIAL)],
+    password: Annotated[str, Form(max_length=MAX_CREDENTIAL)],
+    form_token: Annotated[str, Form(alias="csrf_token", max_length=200)] = "",
+    next: Annotated[str, Form(max_length=MAX_NEXT)] = "/admin/queues",
 ) -> Response:
-    principal = check_password(user, password)
+    """Check the form's CSRF token, then the password behind the throttle; a login gets a new session."""
+    expected = request.cookies.get(LOGIN_COOKIE) or ""
+    if not expected or not hmac.compare_digest(form_token.encode(), expected.encode()):
+        return _login_page(
+            request, next, error="The login form expired; please log in again.", status_code=403
+        )
+    try:
+        principal = attempt_login(request, user, password)
+    except LoginThrottled as err:
+        page = _login_page(
+            request,
+            next,
+            error=f"Too many failed logins. Try again in {err.retry_after} seconds.",
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+        )
+        page.headers["Retry-After"] = str(err.retry_after)
+        return page
     if principal is None:
-        error = "Wrong user or password."
-        context = {
-            "next": _safe_next(next),
-            "error": error,
-            "principal": None,
-            "page": "login",
-            "root": root_path(request),
-        }
-        return templates.TemplateResponse(
-            request, "admin/login.html", context, status_code=status.HTTP_401_UNAUTHORIZED
+        return _login_page(
+            request, next, error="Wrong user or password.", status_code=status.HTTP_401_UNAUTHORIZED
         )
     log_in(request, principal)
-    return _redirect(request, _safe_next(next))
+    response = _redirect(request, _safe_next(next))
+    response.delete_cookie(LOGIN_COOKIE, path=root_path(request) + "/admin/login")
+    return response
 
 
 @router.post("/admin/logout")
-def logout(request: Request) -> RedirectResponse:
+def logout(
+    request: Request, form_token: Annotated[str, Form(alias="csrf_token", max_length=200)] = ""
+) -> RedirectResponse:
+    """End the session (deleted in Redis); the form must carry the session's CSRF token."""
+    if request.session.get(SESSION_USER) is not None and not csrf_valid(request, form_token):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "missing or wrong CSRF token")
     log_out(request)
     return _redirect(request, "/admin/login")
 
@@ -168,7 +226,10 @@ def dead_letters_page(
 
 @router.get("/admin/dead-letters/{dead_letter_id}", response_class=HTMLResponse)
 def dead_letter_page(
-    dead_letter_id: int, request: Request, principal: Viewer, session: DbSession
+    dead_letter_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+    request: Request,
+    principal: Viewer,
+    session: DbSession,
 ) -> HTMLResponse:
     row = session.get(DeadLetter, dead_letter_id)
     if row is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -109,6 +109,12 @@ class DeadLetterListOut(BaseModel):
     items: list[DeadLetterOut]
 
 
+#: A row id: BIGINT range (a larger one is a 422 rather than a database error).
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+#: A filter value of a selection: longer than any real one, short of abuse.
+FilterText = Annotated[str, Field(max_length=500)]
+
+
 class DeadLetterSelection(BaseModel):
     """Which dead letters to act on: ``ids``, or a filter naming at least one of queue/actor/fingerprint/type.
 
@@ -117,11 +123,11 @@ class DeadLetterSelection(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
-    queue: str | None = None
-    actor: str | None = None
-    fingerprint: str | None = None
-    exception_type: str | None = None
+    ids: list[RowId] = Field(default_factory=list, max_length=10_000)
+    queue: FilterText | None = None
+    actor: FilterText | None = None
+    fingerprint: FilterText | None = None
+    exception_type: FilterText | None = None
 
     @model_validator(mode="after")
     def _not_everything(self) -> DeadLetterSelection:

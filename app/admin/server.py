@@ -1,7 +1,8 @@
 """``serve()``: run the admin app under uvicorn (``jobs admin``).
 
 Without ``ADMIN_PASSWORD`` or ``ADMIN_VIEWER_PASSWORD`` nobody logs in and everyone may requeue and discard,
-so the server then refuses any address but the loopback one.
+so the server then refuses any address but the loopback one, and any ``ADMIN_ALLOWED_HOSTS`` naming another
+host (the admin would answer loopback names only anyway).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 
 import uvicorn
 
+from app.admin import security
 from app.admin.app import create_app
 from app.admin.auth import auth_enabled
 from app.errors import SettingsError
@@ -26,6 +28,12 @@ def bind_address(host: str, settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if auth_enabled(settings):
         return host
+    foreign = security.non_loopback(security.split_list(settings.admin_allowed_hosts))
+    if foreign:
+        raise SettingsError(
+            "ADMIN_ALLOWED_HOSTS names non-loopback hosts but no ADMIN_PASSWORD (or ADMIN_VIEWER_PASSWORD) "
+            "is set: the admin without a password answers loopback names only"
+        )
     if host in (LOOPBACK, "localhost"):
         return LOOPBACK
     raise SettingsError(
@@ -39,6 +47,12 @@ def serve(host: str, port: int) -> None:
     settings = get_settings()
     address = bind_address(host, settings)
     logger.info("admin listening", extra={"host": address, "port": port, "auth": auth_enabled(settings)})
+    hosts = security.allowed_hosts(settings, auth_enabled=auth_enabled(settings))
+    if address not in (LOOPBACK, "localhost") and not security.non_loopback(hosts):
+        logger.warning(
+            "admin bound to a public address but answers loopback host names only: set ADMIN_ALLOWED_HOSTS",
+            extra={"host": address, "allowed_hosts": list(hosts)},
+        )
     secret = settings.admin_session_secret
     uvicorn.run(
         create_app(session_secret=secret.get_secret_value() if secret else None),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,11 +37,13 @@ def live_heartbeat_keys(
     client: redis.Redis[bytes], queue: str | None = None, host: str | None = None
 ) -> list[str]:
     """Heartbeat keys (``jobs:heartbeat:<queue>:<host>:<pid>``) not yet expired, optionally of a queue and host."""
-    live = [m.decode() for m in client.zrangebyscore(WORKERS_KEY, time.time(), "+inf")]
+    live = [m.decode(errors="replace") for m in client.zrangebyscore(WORKERS_KEY, time.time(), "+inf")]
 
     def wanted(key: str) -> bool:
-        key_queue, key_host = key.split(":")[2:4]
-        return (queue is None or key_queue == queue) and (host is None or key_host == host)
+        parts = key.split(":")
+        if len(parts) < 5:  # not a heartbeat key name: never trusted to have its fields
+            return False
+        return (queue is None or parts[2] == queue) and (host is None or parts[3] == host)
 
     return [key for key in live if wanted(key)]
 
@@ -125,26 +128,36 @@ def _soonest(a: int | None, b: int | None) -> int | None:
 
 
 def _parse_heartbeat(key: bytes | str, body: bytes | None, ttl: int) -> WorkerInfo | None:
-    """A heartbeat's JSON, or the key's own parts when the JSON is missing or malformed."""
-    name = key.decode() if isinstance(key, bytes) else key
+    """A heartbeat's JSON, or the key's own parts when the JSON is missing or malformed; None when even those
+    do not parse. Anything can be in Redis, so no value may raise here (the admin's pages list workers)."""
+    name = key.decode(errors="replace") if isinstance(key, bytes) else key
     parts = name.split(":")  # jobs:heartbeat:<queue>:<host>:<pid>
     if len(parts) < 5 or body is None:
         return None
     queue, host, pid = parts[2], ":".join(parts[3:-1]), parts[-1]
     try:
-        data: dict[str, Any] = json.loads(body)
-    except ValueError:
+        decoded = json.loads(body)
+    except (ValueError, RecursionError):
+        decoded = None
+    if not isinstance(decoded, dict):
         logger.warning("malformed worker heartbeat", extra={"key": name})
-        data = {}
+        decoded = {}
+    data: dict[str, Any] = decoded
     try:
-        return WorkerInfo(
-            host=str(data.get("host") or host),
+        started = float(data["started"]) if data.get("started") else None
+        queues = data.get("queues") or ()
+        info = WorkerInfo(
+            host=str(data.get("host") or host)[:255],
             pid=int(data.get("pid") or pid),
-            queues=tuple(sorted({queue, *(str(q) for q in data.get("queues") or ())})),
+            queues=tuple(sorted({queue, *(str(q) for q in (queues if isinstance(queues, list) else ()))})),
             threads=int(data.get("threads") or 0),
-            started=float(data["started"]) if data.get("started") else None,
+            started=started if started is not None and math.isfinite(started) and started > 0 else None,
             expires_in_s=ttl if ttl >= 0 else None,
         )
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         logger.warning("malformed worker heartbeat", extra={"key": name})
         return None
+    if not (0 < info.pid < 2**63 and 0 <= info.threads < 2**31):
+        logger.warning("malformed worker heartbeat", extra={"key": name})
+        return None
+    return info

@@ -15,6 +15,8 @@ ADMIN_PASSWORD = "correct horse battery"
 VIEWER_PASSWORD = "viewer pass 123"
 ADMIN = ("admin", ADMIN_PASSWORD)
 VIEWER = ("viewer", VIEWER_PASSWORD)
+#: The admin answers loopback host names only (unless ADMIN_ALLOWED_HOSTS says otherwise).
+BASE_URL = "http://127.0.0.1"
 
 _ids = itertools.count(1)
 
@@ -44,7 +46,7 @@ def with_auth(platform_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> 
 def _client() -> Iterator[TestClient]:
     from app.admin import create_app
 
-    with TestClient(create_app(session_secret="test-secret")) as client:
+    with TestClient(create_app(session_secret="test-secret"), base_url=BASE_URL) as client:
         yield client
 
 
@@ -65,6 +67,14 @@ def csrf(client: TestClient, auth: tuple[str, str] | None = None) -> dict[str, s
     response = client.get("/admin/api/csrf", auth=auth)
     assert response.status_code == 200, response.text
     return {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def log_in(client: TestClient, user: str, password: str, **form: str) -> Any:
+    """Post the login form as a browser does: GET it first (its CSRF cookie), then send the token back."""
+    page = client.get("/admin/login")
+    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    data = {"user": user, "password": password, "csrf_token": token, **form}
+    return client.post("/admin/login", data=data, follow_redirects=False)
 
 
 def add_dead_letter(**fields: Any) -> int:

@@ -6,7 +6,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.errors import SettingsError
-from tests.integration.admin.conftest import ADMIN, ADMIN_PASSWORD, VIEWER, add_dead_letter
+from tests.integration.admin.conftest import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    BASE_URL,
+    VIEWER,
+    add_dead_letter,
+    log_in,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +42,8 @@ def test_login_form_starts_a_session_that_can_write(auth_client: TestClient) -> 
     dead_letter_id = add_dead_letter()
 
     # Given a wrong password, then the right one
-    refused = auth_client.post("/admin/login", data={"user": "admin", "password": "nope"})
-    response = auth_client.post(
-        "/admin/login",
-        data={"user": "admin", "password": ADMIN_PASSWORD, "next": "/admin/workers"},
-        follow_redirects=False,
-    )
+    refused = log_in(auth_client, "admin", "nope")
+    response = log_in(auth_client, "admin", ADMIN_PASSWORD, next="/admin/workers")
 
     assert refused.status_code == 401 and "Wrong user or password" in refused.text
     assert response.status_code == 303 and response.headers["location"] == "/admin/workers"
@@ -55,16 +58,12 @@ def test_login_form_starts_a_session_that_can_write(auth_client: TestClient) -> 
     assert discarded.status_code == 200 and discarded.json() == {"discarded": 1}
 
     # And logging out ends it
-    auth_client.post("/admin/logout")
+    auth_client.post("/admin/logout", data={"csrf_token": token})
     assert auth_client.get("/admin/api/queues").status_code == 401
 
 
 def test_login_never_redirects_off_site(auth_client: TestClient) -> None:
-    response = auth_client.post(
-        "/admin/login",
-        data={"user": "viewer", "password": VIEWER[1], "next": "https://evil.example/"},
-        follow_redirects=False,
-    )
+    response = log_in(auth_client, "viewer", VIEWER[1], next="https://evil.example/")
 
     assert response.headers["location"] == "/admin/queues"
 
@@ -91,7 +90,7 @@ def test_bind_address_with_passwords_is_free(with_auth: dict[str, str]) -> None:
 
 
 def test_openapi_document(auth_client: TestClient) -> None:
-    spec = auth_client.get("/admin/api/openapi.json")
+    spec = auth_client.get("/admin/api/openapi.json", auth=VIEWER)
 
     assert spec.status_code == 200
     paths = spec.json()["paths"]
@@ -122,16 +121,19 @@ def test_mounted_inside_another_asgi_app(with_auth: dict[str, str]) -> None:
 
     # Given the admin mounted under /ops of the web app
     parent = Starlette(routes=[Mount("/ops", app=create_app(session_secret="s"))])
-    with TestClient(parent) as client:
+    with TestClient(parent, base_url=BASE_URL) as client:
         assert client.get("/ops/health").json() == {"status": "ok"}
         assert client.get("/ops/admin/api/queues").status_code == 401
         redirect = client.get("/ops/admin/jobs", follow_redirects=False)
         assert redirect.headers["location"] == "/ops/admin/login?next=/admin/jobs"
 
+        form = client.get("/ops/admin/login").text
+        token = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
         logged_in = client.post(
-            "/ops/admin/login", data={"user": "viewer", "password": VIEWER[1], "next": "/admin/jobs"},
+            "/ops/admin/login",
+            data={"user": "viewer", "password": VIEWER[1], "next": "/admin/jobs", "csrf_token": token},
             follow_redirects=False,
-        )  # fmt: skip
+        )
         assert logged_in.headers["location"] == "/ops/admin/jobs"
         page = client.get("/ops/admin/jobs")
         assert page.status_code == 200
