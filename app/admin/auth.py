@@ -126,7 +126,7 @@ def attempt_login(request: Request, user: str, password: str) -> Principal | Non
         logger.warning(
             "admin login refused: locked",
             extra={
-                "event": "security.login_locked",
+                "action": "security.login_locked",
                 "user": user[:64],
                 "client": address,
                 "retry_after_s": wait,
@@ -143,7 +143,7 @@ def attempt_login(request: Request, user: str, password: str) -> Principal | Non
     logger.warning(
         "admin login failed",
         extra={
-            "event": "security.login_failed",
+            "action": "security.login_failed",
             "user": user[:64],
             "client": address,
             "locked_for_s": locked,

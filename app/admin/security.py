@@ -182,8 +182,8 @@ class HostGuard:
         await self.app(scope, receive, send)
 
 
-def _refused(event: str, *, host: str, path: str) -> None:
-    logger.warning("admin request refused", extra={"event": event, "host": host[:200], "path": path[:200]})
+def _refused(action: str, *, host: str, path: str) -> None:
+    logger.warning("admin request refused", extra={"action": action, "host": host[:200], "path": path[:200]})
 
 
 async def _answer(send: Send, status: int, detail: str) -> None:

@@ -86,7 +86,7 @@ class SessionStore:
             record = json.loads(raw)
             created, data = float(record["created"]), record["data"]
         except (ValueError, KeyError, TypeError):
-            logger.warning("admin session unreadable: dropped", extra={"event": "security.session_dropped"})
+            logger.warning("admin session unreadable: dropped", extra={"action": "security.session_dropped"})
             self.delete(session_id)
             return None
         if not isinstance(data, dict) or time.time() >= created + self.timeouts.max_age_s:
@@ -210,7 +210,7 @@ class SessionMiddleware:
     def _load_valid(self, session_id: str) -> tuple[float, Data] | None:
         loaded = self.store.load(session_id)
         if loaded is not None and not self.validate(loaded[1]):
-            logger.info("admin session ended: no longer valid", extra={"event": "security.session_ended"})
+            logger.info("admin session ended: no longer valid", extra={"action": "security.session_ended"})
             self.store.delete(session_id)
             return None
         return loaded
