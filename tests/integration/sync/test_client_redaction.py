@@ -62,7 +62,7 @@ def test_no_log_line_or_exception_carries_the_key(
     assert request_lines and all("api_key=***" in line for line in request_lines)
     texts = [r.getMessage() for r in caplog.records]
     texts += [repr(r.__dict__) for r in caplog.records]
-    for err in errors:
-        texts += [str(err), repr(err), repr(err.args), *traceback.format_exception(err)]
+    for error in errors:
+        texts += [str(error), repr(error), repr(error.args), *traceback.format_exception(error)]
     assert len(errors) == 7
     assert not [t for t in texts if SAMGOV_TEST_KEY in t]
