@@ -203,3 +203,136 @@ def iso_week(day: dt.date) -> str:
     """``2026-W48`` for any day of that ISO week."""
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
+
+
+# --------------------------------------------------------------------------------------- documents queue
+
+
+@dataclass(frozen=True)
+class DocumentRequest:
+    """What a documents helper returns: the request id to poll (``app.documents.status``) and the job sent."""
+
+    request_id: str
+    job: JobRef
+
+
+def report_job(
+    user_id: int, report: str, format: str = "pdf", *, request_id: str | None = None, **options: Any
+) -> tuple[str, PreparedJob]:
+    """The ``generate_report`` job of a new (or given) request id, prepared for :func:`many`."""
+    from app.jobs.documents import document_key, new_request_id
+
+    chosen = request_id or new_request_id()
+    options.setdefault("idempotency_key", document_key(chosen))
+    prepared = job(
+        "generate_report", request_id=chosen, user_id=user_id, report=report, format=format, **options
+    )
+    return chosen, prepared
+
+
+def report(user_id: int, report: str, format: str = "pdf", **options: Any) -> DocumentRequest:
+    """Build ``report`` (pipeline, opportunities, analytics, weekly-summary) as pdf, xlsx or csv.
+
+    Options besides the common ones: ``request_id`` (default: a new one), ``week`` (weekly-summary),
+    ``bom`` (csv).
+    """
+    session = options.pop("session", None)
+    chosen, prepared = report_job(user_id, report, format, **options)
+    return DocumentRequest(chosen, many([prepared], session=session)[0])
+
+
+def data_export(
+    user_id: int,
+    dataset: str,
+    format: str = "csv",
+    filters: dict[str, Any] | None = None,
+    *,
+    request_id: str | None = None,
+    **options: Any,
+) -> DocumentRequest:
+    """Export ``dataset`` (opportunities, saved_opportunities, proposals, entities) as csv, xlsx or jsonl.
+
+    ``filters``: posted_from, posted_to, naics, set_aside, agency, active, status (see ``ExportFilters``).
+    """
+    from app.jobs.documents import document_key, new_request_id
+
+    chosen = request_id or new_request_id()
+    options.setdefault("idempotency_key", document_key(chosen))
+    ref = send(
+        "export_data",
+        request_id=chosen,
+        user_id=user_id,
+        dataset=dataset,
+        format=format,
+        filters=filters or {},
+        **options,
+    )
+    return DocumentRequest(chosen, ref)
+
+
+def attachment(notice_id: str, url: str, *, request_id: str | None = None, **options: Any) -> DocumentRequest:
+    """Download and process one attachment of ``notice_id`` (type, pages, text; deduplicated by sha256).
+
+    The request id defaults to one derived from (notice, URL), so enqueuing the same attachment again is
+    the same request: once it is done, nothing is downloaded again.
+    """
+    from app.jobs.documents import attachment_request_id, document_key
+
+    chosen = request_id or attachment_request_id(notice_id, url)
+    options.setdefault("idempotency_key", document_key(chosen))
+    ref = send("process_attachment", request_id=chosen, notice_id=notice_id, url=url, **options)
+    return DocumentRequest(chosen, ref)
+
+
+def compliance_matrix(
+    notice_id: str | None = None,
+    proposal_id: int | None = None,
+    format: str = "xlsx",
+    *,
+    request_id: str | None = None,
+    **options: Any,
+) -> DocumentRequest:
+    """Build the compliance matrix (xlsx or pdf) of a notice, or of a proposal's notice, from its description
+    and the attachments processed so far."""
+    from app.jobs.documents import document_key, new_request_id
+
+    chosen = request_id or new_request_id()
+    options.setdefault("idempotency_key", document_key(chosen))
+    ref = send(
+        "build_compliance_matrix",
+        request_id=chosen,
+        notice_id=notice_id,
+        proposal_id=proposal_id,
+        format=format,
+        **options,
+    )
+    return DocumentRequest(chosen, ref)
+
+
+# -------------------------------------------------------------------------------------------- sync queue
+
+
+def sam_sync(
+    posted_from: dt.date | str | None = None,
+    posted_to: dt.date | str | None = None,
+    full: bool = False,
+    **options: Any,
+) -> JobRef:
+    """Sync SAM.gov opportunities: incremental from the watermark by default, a range (dates or ISO strings;
+    ``posted_to`` defaults to today), or ``full``. Long ranges fan out into partitions (docs/sync.md)."""
+    return send("sync_opportunities", full=full, posted_from=posted_from, posted_to=posted_to, **options)
+
+
+def entity_sync(ueis: Iterable[str] | None = None, **options: Any) -> JobRef:
+    """Refresh SAM.gov entities: the given UEIs, or every awardee and tracked entity when none are given."""
+    return send("sync_entities", ueis=tuple(ueis) if ueis is not None else None, **options)
+
+
+def analytics_refresh(**options: Any) -> JobRef:
+    """Rebuild the analytics aggregate tables."""
+    return send("refresh_analytics", **options)
+
+
+def cleanup(**options: Any) -> JobRef:
+    """Apply the retention settings (``RETENTION_*_DAYS``) in batches."""
+    return send("cleanup_data", **options)

@@ -9,8 +9,11 @@ that the Docker image and ``make`` install (DejaVu), so what a test reads with `
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +25,14 @@ from app.settings import PROJECT_ROOT
 #: Where the document templates (and their stylesheet) live.
 TEMPLATES_DIR = PROJECT_ROOT / "templates" / "documents"
 
+# WeasyPrint logs every layout step at INFO; a worker would log a dozen lines per report.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+
 
 @functools.cache
 def environment() -> Environment:
     """The process's Jinja2 environment for documents (thread-safe; templates compiled once)."""
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
         autoescape=select_autoescape(enabled_extensions=("html", "svg"), default_for_string=True),
         undefined=StrictUndefined,
@@ -34,6 +40,47 @@ def environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["display"] = display
+    env.filters["percent_widths"] = percent_widths
+    env.globals["numeric"] = NUMERIC_KINDS
+    return env
+
+
+#: Column kinds right-aligned in tables.
+NUMERIC_KINDS = frozenset({"integer", "number", "currency", "percent"})
+
+
+#: Width (characters) of a column that names none, by kind.
+KIND_WIDTHS = {"date": 11, "datetime": 16, "currency": 14, "integer": 9, "number": 11, "percent": 8}
+
+
+def percent_widths(columns: Sequence[Any]) -> list[float]:
+    """Each column's share of the table width, from its width in characters (``Col.width`` or its kind's)."""
+    chars = [float(getattr(c, "width", None) or KIND_WIDTHS.get(getattr(c, "kind", ""), 16)) for c in columns]
+    total = sum(chars) or 1.0
+    return [round(100 * width / total, 2) for width in chars]
+
+
+def display(value: Any, kind: str = "text") -> str:
+    """A cell as a reader expects it: ``$1,250,000.00``, ``2026-12-07``, ``2026-12-07 17:00``, ``1,204``."""
+    if value is None or value == "":
+        return ""
+    if kind == "currency" and isinstance(value, int | float | Decimal):
+        return f"${value:,.2f}"
+    if kind == "integer" and isinstance(value, int | float | Decimal):
+        return f"{value:,.0f}"
+    if kind == "number" and isinstance(value, int | float | Decimal):
+        return f"{value:,.2f}"
+    if kind == "percent" and isinstance(value, int | float | Decimal):
+        return f"{float(value):.1%}"
+    if isinstance(value, dt.datetime):
+        moment = value.astimezone(dt.UTC) if value.tzinfo else value
+        return moment.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def render_html(template: str, context: Mapping[str, Any]) -> str:

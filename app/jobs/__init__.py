@@ -11,11 +11,15 @@ schemas; their issues register them here together with their actors.
 
 from __future__ import annotations
 
+from app.jobs.documents import ATTACHMENT_JOBS, REPORT_JOBS
 from app.jobs.email import EMAIL_JOBS
 from app.jobs.spec import JobArgs, JobSpec
+from app.jobs.sync import SYNC_JOBS
 
 #: actor name -> spec, for every actor of the platform.
-SPECS: dict[str, JobSpec] = {spec.actor: spec for spec in EMAIL_JOBS}
+SPECS: dict[str, JobSpec] = {
+    spec.actor: spec for spec in (*EMAIL_JOBS, *REPORT_JOBS, *ATTACHMENT_JOBS, *SYNC_JOBS)
+}
 
 
 def spec_for(actor: str) -> JobSpec:

@@ -58,10 +58,8 @@ def test_actors_take_their_limits_from_the_catalogue_and_are_bound_to_the_platfo
 @pytest.mark.parametrize(
     ("actor", "kwargs"),
     [
-        ("export_data", {"request_id": "exp-000042", "user_id": 42, "dataset": "proposals"}),
-        ("generate_report", {"request_id": "rep-000042", "user_id": 42, "report": "pipeline"}),
-        ("sync_opportunities", {}),
-        ("cleanup_data", {}),
+        ("render_brochure", {"request_id": "rep-000042", "user_id": 42}),
+        ("sync_the_universe", {}),
     ],
 )
 def test_a_job_without_an_actor_is_refused_at_the_call_site(actor: str, kwargs: dict[str, object]) -> None:

@@ -64,11 +64,19 @@ def test_a_prepared_job_carries_queue_actor_options_and_json_safe_arguments() ->
     assert prepared.ref == enqueue.JobRef(message.message_id, "email", "dispatch_daily_reminders")
 
 
-def test_the_catalogue_holds_the_email_actors_only() -> None:
-    """The documents and sync actors do not exist yet: their issues add them to the catalogue with them."""
+def test_the_catalogue_holds_the_email_actors_and_the_documents_report_actors() -> None:
+    """Each queue's actors are registered with them (the documents queue's report actors; others join later)."""
     by_queue: dict[str, set[str]] = {}
     for spec in SPECS.values():
         by_queue.setdefault(spec.queue, set()).add(spec.actor)
+    assert {"generate_report", "export_data"} <= by_queue.pop("documents")
+    assert by_queue.pop("sync") == {
+        "sync_opportunities",
+        "sync_opportunity_partition",
+        "sync_entities",
+        "refresh_analytics",
+        "cleanup_data",
+    }
     assert by_queue == {
         "email": {
             "send_welcome_email",
@@ -77,6 +85,7 @@ def test_the_catalogue_holds_the_email_actors_only() -> None:
             "send_weekly_summary",
             "dispatch_daily_reminders",
             "dispatch_weekly_summaries",
+            "send_admin_alert",
         }
     }
 
