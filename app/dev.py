@@ -48,14 +48,20 @@ def prepare(demo_users: int) -> None:
 
 def run_dev(*, demo_users: int = 50, procfile: Path = PROJECT_ROOT / "Procfile") -> int:
     env = dev_environment()
+    from app.testing.samgov_server import dev_process
+
+    samgov = dev_process(env)  # no SAM.gov key: a local simulator serves the sync queue
     os.environ.update(env)
     reset_settings()
     prepare(demo_users)
     settings = get_settings()
     print(f"\n  Admin:   http://127.0.0.1:{settings.admin_port}/admin/queues", flush=True)
     print(f"  Metrics: http://127.0.0.1:{settings.admin_port}/metrics", flush=True)
-    print(f"  Emails:  {settings.email_outbox_dir} (EMAIL_BACKEND={settings.email_backend})\n", flush=True)
+    print(f"  Emails:  {settings.email_outbox_dir} (EMAIL_BACKEND={settings.email_backend})", flush=True)
+    print(f"  SAM.gov: {settings.sam_gov_base_url}{' (simulator)' if samgov else ''}\n", flush=True)
     manager = Manager(Printer(sys.stdout))
+    if samgov:
+        manager.add_process("samgov", samgov, env=env, cwd=str(PROJECT_ROOT))
     for name, command in parse_procfile(procfile.read_text()).processes.items():
         manager.add_process(name, command, env=env, cwd=str(PROJECT_ROOT))
     manager.loop()

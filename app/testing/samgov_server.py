@@ -708,6 +708,23 @@ def _notice_filters(params: dict[str, str]) -> list[Callable[[dict[str, Any]], b
     return checks
 
 
+#: The key ``jobs dev`` gives the platform and its simulator when no SAM.gov key is set.
+DEV_API_KEY = DEFAULT_API_KEY
+
+
+def dev_process(env: dict[str, str]) -> str | None:
+    """For ``jobs dev``: without SAM.gov settings, point ``env`` at a local simulator and return the command
+    that runs it (None when a key or a base URL is set: the user's own SAM.gov is used)."""
+    if env.get("SAM_GOV_API_KEY") or env.get("SAM_GOV_BASE_URL"):
+        return None
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    env["SAM_GOV_BASE_URL"] = f"http://127.0.0.1:{port}"
+    env["SAM_GOV_API_KEY"] = DEV_API_KEY
+    return f"exec python -m app.testing.samgov_server --port {port} --end today"
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=0, show_default=True, help="0 picks a free port.")
