@@ -67,4 +67,4 @@ def test_jobs_dev_points_the_platform_at_a_simulator_serving_recent_notices() ->
         assert stats["statuses"] == {"503": 1, "200": 3} and stats["offset_mode"] == "page"
     finally:
         process.terminate()
-        process.wait(10)
+        process.communicate(timeout=10)
