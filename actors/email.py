@@ -6,6 +6,7 @@ import app.broker  # noqa: F401  (binds actors to the platform broker before any
 from app.actor import job_actor
 from app.email import service
 from app.jobs.email import (
+    AdminAlertArgs,
     DispatchDailyRemindersArgs,
     DispatchWeeklySummariesArgs,
     OpportunityReminderArgs,
@@ -43,3 +44,8 @@ def dispatch_daily_reminders(args: DispatchDailyRemindersArgs) -> None:
 @job_actor("dispatch_weekly_summaries")
 def dispatch_weekly_summaries(args: DispatchWeeklySummariesArgs) -> None:
     service.dispatch_weekly_summaries(week=args.week)
+
+
+@job_actor("send_admin_alert")
+def send_admin_alert(args: AdminAlertArgs) -> None:
+    service.send_admin_alert(key=args.key, subject=args.subject, text=args.text)

@@ -73,6 +73,26 @@ class Settings(BaseSettings):
     sam_gov_page_retries: int = Field(default=3, ge=0, le=10)
     #: What ``offset`` means to the server: a page index, a record offset, or detected on the second page.
     sam_gov_offset_mode: Literal["auto", "page", "record"] = "auto"
+    #: Sync runs (docs/sync.md): a range is fetched in windows of this many days, one message each.
+    sync_partition_days: int = Field(default=7, ge=1, le=365)
+    #: How far back ``full`` (and a first incremental run, with no watermark yet) reaches.
+    sync_full_days: int = Field(default=365, ge=1, le=3650)
+    #: A run with fewer partitions succeeded than this share is failed and alerts ADMIN_EMAILS.
+    sync_min_success_pct: int = Field(default=70, ge=1, le=100)
+    #: Retries of a failing sync message (the sync queue's policy) and its first backoff.
+    sync_max_retries: int = Field(default=6, ge=0, le=20)
+    sync_min_backoff_ms: int = Field(default=30_000, ge=10)
+    #: Comma-separated addresses that get operational alerts (a failed sync run) through the email queue.
+    admin_emails: str = ""
+    #: Retention of ``cleanup_data``, in days (docs/sync.md "Retention").
+    retention_job_runs_days: int = Field(default=30, ge=1)
+    retention_email_log_days: int = Field(default=180, ge=1)
+    retention_outbox_days: int = Field(default=7, ge=1)
+    retention_dead_letters_days: int = Field(default=30, ge=1)
+    retention_schedule_runs_days: int = Field(default=90, ge=1)
+    retention_sync_runs_days: int = Field(default=90, ge=1)
+    retention_documents_days: int = Field(default=30, ge=1)
+    retention_archived_opportunities_days: int = Field(default=365, ge=1)
 
     sentry_dsn: SecretStr | None = None
     sentry_environment: str = "production"
@@ -205,11 +225,18 @@ class Settings(BaseSettings):
             problems.append(("ADMIN_TRUSTED_PROXIES", "must be IP addresses or CIDRs separated by commas"))
         if self.admin_session_idle_s > self.admin_session_max_age_s:
             problems.append(("ADMIN_SESSION_IDLE_S", "must not exceed ADMIN_SESSION_MAX_AGE_S"))
+        if any("@" not in address for address in self.admin_email_list):
+            problems.append(("ADMIN_EMAILS", "must be email addresses separated by commas"))
         if self.scheduler_lock_renew_s >= self.scheduler_lock_ttl_s:
             problems.append(("SCHEDULER_LOCK_RENEW_S", "must be less than SCHEDULER_LOCK_TTL_S"))
         if problems:
             raise SettingProblems(problems)
         return self
+
+    @property
+    def admin_email_list(self) -> list[str]:
+        """``ADMIN_EMAILS`` split on commas, blanks dropped."""
+        return [part.strip() for part in self.admin_emails.split(",") if part.strip()]
 
     @property
     def sam_gov_quota_reserve(self) -> int:

@@ -318,6 +318,9 @@ class SyncPartition(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     invalid: Mapped[int] = mapped_column(Integer, default=0)
     requests_spent: Mapped[int] = mapped_column(Integer, default=0)
+    #: Where the next attempt resumes the page walk (the client's cursor after the last stored page).
+    resume_offset: Mapped[int | None] = mapped_column(Integer)
+    resume_mode: Mapped[str | None] = mapped_column(String(8))
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
@@ -485,7 +488,7 @@ class Entity(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payload_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    #: The last time SAM.gov returned it (unchanged or not); expiry checks and entity cleanup read it.
+    #: When a sync last wrote the row (an unchanged record costs no write, so it is not touched then).
     synced_at: Mapped[dt.datetime | None]
 
 

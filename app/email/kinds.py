@@ -12,3 +12,6 @@ PROPOSAL = "proposal"
 WEEKLY = "weekly"
 
 ALL: tuple[str, ...] = (WELCOME, REMINDER, PROPOSAL, WEEKLY)
+
+#: An operational alert to ADMIN_EMAILS (a failed sync run); not a user email, so nobody opts out of it.
+ADMIN_ALERT = "admin_alert"

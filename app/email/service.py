@@ -9,17 +9,20 @@ from __future__ import annotations
 import datetime as dt
 
 from app.db.session import session_scope
+from app.email import kinds
 from app.email.content.proposal import proposal_jobs
 from app.email.content.reminder import reminder_job
 from app.email.content.weekly import weekly_job
 from app.email.content.welcome import welcome_job
-from app.email.delivery import Outcome, deliver_each, deliver_for_user
+from app.email.delivery import EmailJob, Outcome, deliver_each, deliver_for_user
 from app.email.dispatch import dispatch_daily_reminders, dispatch_weekly_summaries
+from app.email.recipients import Recipient
 from app.jobs.email import reminder_key, weekly_key, welcome_key
 
 __all__ = [
     "dispatch_daily_reminders",
     "dispatch_weekly_summaries",
+    "send_admin_alert",
     "send_opportunity_reminder",
     "send_proposal_notification",
     "send_weekly_summary",
@@ -51,3 +54,20 @@ def send_weekly_summary(*, user_id: int, week: str, attachments: tuple[str, ...]
         user_id,
         lambda session, user: weekly_job(session, user, week=week, attachments=attachments),
     )
+
+
+def send_admin_alert(*, key: str, subject: str, text: str) -> list[Outcome]:
+    """The alert to each address of ADMIN_EMAILS, once per address (``<key>:<address>`` in ``email_log``)."""
+    from app.settings import get_settings
+
+    jobs = [
+        EmailJob(
+            kind=kinds.ADMIN_ALERT,
+            key=f"{key}:{address}",
+            # Not a user: user id 0 marks an operator address in email_log.
+            recipient=Recipient(0, address, "", "UTC", True, frozenset()),
+            context={"subject": subject, "text": text},
+        )
+        for address in get_settings().admin_email_list
+    ]
+    return deliver_each(jobs)

@@ -75,6 +75,14 @@ class DispatchWeeklySummariesArgs(JobArgs):
     week: IsoWeek
 
 
+class AdminAlertArgs(JobArgs):
+    """An operational alert to every address of ADMIN_EMAILS; ``key`` makes it once per address."""
+
+    key: Annotated[str, Field(min_length=1, max_length=200)]
+    subject: Annotated[str, Field(min_length=1, max_length=200)]
+    text: Annotated[str, Field(max_length=10_000)]
+
+
 def welcome_key(user_id: int) -> str:
     """``welcome:42``: one welcome email per user, ever."""
     return f"welcome:{user_id}"
@@ -115,4 +123,5 @@ EMAIL_JOBS = (
     ),
     JobSpec("dispatch_daily_reminders", EMAIL_QUEUE, DispatchDailyRemindersArgs, time_limit_ms=30 * 60_000),
     JobSpec("dispatch_weekly_summaries", EMAIL_QUEUE, DispatchWeeklySummariesArgs, time_limit_ms=30 * 60_000),
+    JobSpec("send_admin_alert", EMAIL_QUEUE, AdminAlertArgs, time_limit_ms=60_000),
 )

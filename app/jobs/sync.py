@@ -1,25 +1,33 @@
-"""First sketch of the ``sync`` queue's argument schemas; not in the catalogue yet.
-
-No actor of the ``sync`` queue exists, so these specs are not registered in ``app.jobs.SPECS``:
-the sync issue refines them and registers them together with its actors (until then an enqueue
-of one of them raises ``InvalidJob`` at the call site instead of being dead-lettered by a worker).
-"""
+"""Argument schemas of the ``sync`` queue's actors (docs/sync.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Self
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, model_validator
 
 from app.constants import SYNC_QUEUE
 from app.jobs.spec import JobArgs, JobSpec
 
+#: A Unique Entity ID as SAM.gov spells it.
+Uei = Annotated[str, Field(pattern=r"^[A-Z0-9]{12}$")]
+
 
 class SyncOpportunitiesArgs(JobArgs):
-    mode: Literal["incremental", "full"] = "incremental"
+    """Incremental from the watermark by default; a range (``posted_to`` defaults to today); or ``full``."""
+
+    full: bool = False
     posted_from: dt.date | None = None
     posted_to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Self:
+        if self.full and self.posted_from is not None:
+            raise ValueError("full and posted_from exclude each other")
+        if self.posted_from and self.posted_to and self.posted_to < self.posted_from:
+            raise ValueError("posted_to is before posted_from")
+        return self
 
 
 class SyncOpportunityPartitionArgs(JobArgs):
@@ -29,7 +37,9 @@ class SyncOpportunityPartitionArgs(JobArgs):
 
 
 class SyncEntitiesArgs(JobArgs):
-    ueis: tuple[str, ...] | None = Field(default=None, max_length=1000)
+    """The UEIs to refresh; none: every awardee of a stored notice and every UEI a user tracks."""
+
+    ueis: tuple[Uei, ...] | None = Field(default=None, max_length=1000)
 
 
 class RefreshAnalyticsArgs(JobArgs):
@@ -37,11 +47,11 @@ class RefreshAnalyticsArgs(JobArgs):
 
 
 class CleanupDataArgs(JobArgs):
-    older_than_days: int = Field(default=90, ge=1, le=3650)
+    """Retention comes from the ``RETENTION_*_DAYS`` settings, not from the message."""
 
 
 SYNC_JOBS = (
-    JobSpec("sync_opportunities", SYNC_QUEUE, SyncOpportunitiesArgs, time_limit_ms=30 * 60_000),
+    JobSpec("sync_opportunities", SYNC_QUEUE, SyncOpportunitiesArgs, time_limit_ms=5 * 60_000),
     JobSpec(
         "sync_opportunity_partition", SYNC_QUEUE, SyncOpportunityPartitionArgs, time_limit_ms=30 * 60_000
     ),

@@ -63,6 +63,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
         *_counts(),
+        sa.Column("resume_offset", sa.Integer(), nullable=True),
+        sa.Column("resume_mode", sa.String(length=8), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("started_at", _utc(), nullable=True),
         sa.Column("finished_at", _utc(), nullable=True),
