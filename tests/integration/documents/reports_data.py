@@ -84,12 +84,14 @@ def seed_reports(*, proposals: int = 12, opportunities: int = 10) -> Seeded:
 
 
 def seed_opportunities(count: int, *, batch: int = 5000) -> None:
-    """``count`` plain notices, bulk-inserted (the large-export tests and the benchmark)."""
-    from sqlalchemy import insert
+    """Plain notices up to ``count`` of them (numbered from 0, those already there kept), bulk-inserted (the
+    large-export tests and the benchmark)."""
+    from sqlalchemy import func, insert, select
 
     rows = []
     with session_scope() as session:
-        for index in range(count):
+        have = session.scalar(select(func.count()).where(Opportunity.notice_id.like("bulk%"))) or 0
+        for index in range(have, count):
             rows.append(
                 {
                     "notice_id": f"bulk{index:028d}",
