@@ -204,34 +204,6 @@ def iso_week(day: dt.date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year}-W{week:02d}"
 
-# -------------------------------------------------------------------------------------------- sync queue
-
-
-def sam_sync(
-    posted_from: dt.date | str | None = None,
-    posted_to: dt.date | str | None = None,
-    full: bool = False,
-    **options: Any,
-) -> JobRef:
-    """Sync SAM.gov opportunities: incremental from the watermark by default, a range (dates or ISO strings;
-    ``posted_to`` defaults to today), or ``full``. Long ranges fan out into partitions (docs/sync.md)."""
-    return send("sync_opportunities", full=full, posted_from=posted_from, posted_to=posted_to, **options)
-
-
-def entity_sync(ueis: Iterable[str] | None = None, **options: Any) -> JobRef:
-    """Refresh SAM.gov entities: the given UEIs, or every awardee and tracked entity when none are given."""
-    return send("sync_entities", ueis=tuple(ueis) if ueis is not None else None, **options)
-
-
-def analytics_refresh(**options: Any) -> JobRef:
-    """Rebuild the analytics aggregate tables."""
-    return send("refresh_analytics", **options)
-
-
-def cleanup(**options: Any) -> JobRef:
-    """Apply the retention settings (``RETENTION_*_DAYS``) in batches."""
-    return send("cleanup_data", **options)
-
 
 # --------------------------------------------------------------------------------------- documents queue
 

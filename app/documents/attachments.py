@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from app.db.session import autocommit, transaction
 from app.db.types import utcnow
 from app.documents import storage
 from app.documents.download import download
-from app.documents.extract import Extracted, extract, sniff
+from app.documents.extract import EXTENSIONS, Extracted, extract, sniff
 from app.errors import PermanentError
 from app.settings import get_settings
 
@@ -120,7 +121,12 @@ def process_attachment(*, request_id: str, notice_id: str, url: str) -> Attachme
                 "attachment already known",
                 extra={"action": "attachment_dedupe", "sha256": got.sha256, "notice_id": notice_id},
             )
-        _link(record.id, notice_id=notice_id, url=url, file_name=got.file_name, request_id=request_id)
+            if record.path is not None:
+                _link_file(storage.resolve(record.path), out.temp_path)  # the bytes are kept once
+        name = got.file_name
+        if record.content_type in EXTENSIONS:
+            name = _with_extension(name, EXTENSIONS[record.content_type])
+        _link(record.id, notice_id=notice_id, url=url, file_name=name, request_id=request_id)
         if record.status == FAILED:
             raise PermanentError(record.error or "attachment could not be processed")
         out.content_type = record.content_type or "application/octet-stream"
@@ -140,15 +146,17 @@ def process_attachment(*, request_id: str, notice_id: str, url: str) -> Attachme
 
 
 def attachments_of(notice_id: str) -> list[AttachmentRecord]:
-    """The processed attachments of a notice, oldest link first (the order the compliance matrix reads them)."""
+    """The processed attachments of a notice, oldest link first (the order the compliance matrix reads them),
+    each under the file name this notice gave it."""
     query = (
-        select(_ATTACHMENTS)
+        select(_ATTACHMENTS, _LINKS.c.file_name.label("link_file_name"))
         .join(_LINKS, _LINKS.c.attachment_id == _ATTACHMENTS.c.id)
         .where(_LINKS.c.notice_id == notice_id, _ATTACHMENTS.c.status == PROCESSED)
         .order_by(_LINKS.c.created_at, _LINKS.c.id)
     )
     with autocommit() as conn:
-        return [_record(row._asdict()) for row in conn.execute(query)]
+        rows = [row._asdict() for row in conn.execute(query)]
+    return [_record({**row, "file_name": row["link_file_name"]}) for row in rows]
 
 
 def notices_of(sha256: str) -> list[str]:
@@ -201,21 +209,24 @@ def _with_extension(file_name: str, extension: str) -> str:
 
 
 def _store_blob(temp: Path, blob: Path) -> None:
-    """Give the distinct file its content-addressed name: a hard link to the attempt's bytes, renamed in place.
+    """Give the distinct file its content-addressed name: a hard link to the attempt's bytes.
 
-    Same bytes under the same name, so a racing worker doing the same is harmless. A file system without hard
-    links gets a copy.
+    Same bytes under the same name, so a racing worker doing the same is harmless.
     """
     blob.parent.mkdir(parents=True, exist_ok=True)
-    staging = blob.with_name(f".{blob.name}.{os.getpid()}.tmp")
+    _link_file(temp, blob)
+
+
+def _link_file(source: Path, target: Path) -> None:
+    """Make ``target`` name the same bytes as ``source`` (a hard link, renamed over ``target`` atomically);
+    a file system without hard links gets a copy."""
+    staging = target.with_name(f".{target.name}.{os.getpid()}.link")
     staging.unlink(missing_ok=True)
     try:
-        os.link(temp, staging)
+        os.link(source, staging)
     except OSError:
-        import shutil
-
-        shutil.copyfile(temp, staging)
-    os.replace(staging, blob)
+        shutil.copyfile(source, staging)
+    os.replace(staging, target)
 
 
 def _store_text(extracted: Extracted, target: Path) -> int:

@@ -36,7 +36,6 @@ MAX_REDIRECTS = 5
 MAX_NAME_CHARS = 150
 #: A 429 without a usable Retry-After is retried after this many seconds.
 DEFAULT_RETRY_AFTER_S = 60.0
-_CHUNK = 64 * 1024
 _UNSAFE = re.compile(r"[^\w.() -]+")
 _USER_AGENT = "jobs-platform attachment fetcher"
 
@@ -137,7 +136,7 @@ def _stream(
                 raise PermanentError(
                     f"attachment too large: Content-Length {expected} bytes is over the {max_bytes}-byte cap"
                 )
-            for chunk in response.iter_bytes(_CHUNK):
+            for chunk in response.iter_bytes():
                 received += len(chunk)
                 if received > max_bytes:
                     raise PermanentError(
