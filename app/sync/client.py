@@ -192,6 +192,36 @@ class SamGovClient:
             offset_mode=settings.sam_gov_offset_mode,
         )
 
+    @classmethod
+    def shared(cls) -> SamGovClient:
+        """This process's client of the current settings, built on first use and shared by every thread.
+
+        Sharing keeps connections alive across jobs and lets the offset mode detected by one walk serve every
+        later one (no probe request per partition). A change of ``SAM_GOV_*`` settings (tests) builds a new one.
+        Do not close it; :func:`close_shared` does at exit.
+        """
+        from app.settings import get_settings
+
+        settings = get_settings()
+        key = (
+            settings.sam_gov_base_url,
+            settings.sam_gov_api_key.get_secret_value() if settings.sam_gov_api_key else "",
+            settings.sam_gov_daily_quota,
+            settings.sam_gov_quota_reserve_pct,
+            settings.sam_gov_timeout_s,
+            settings.sam_gov_page_retries,
+            settings.sam_gov_offset_mode,
+            settings.redis_url,
+        )
+        with _shared_lock:
+            current = _shared.get("client")
+            if current is None or _shared.get("key") != key:
+                if current is not None:
+                    current.close()
+                current = cls.from_settings()
+                _shared["client"], _shared["key"] = current, key
+            return current  # type: ignore[no-any-return]
+
     # -- opportunities
 
     def iter_opportunity_pages(
@@ -380,6 +410,19 @@ class SamGovClient:
 
     def __repr__(self) -> str:
         return f"SamGovClient(base_url={self.base_url!r})"
+
+
+_shared_lock = threading.Lock()
+_shared: dict[str, Any] = {}
+
+
+def close_shared() -> None:
+    """Close the process's shared client (at exit, or in a test that wants a fresh one)."""
+    with _shared_lock:
+        client = _shared.pop("client", None)
+        _shared.pop("key", None)
+    if client is not None:
+        client.close()
 
 
 def require_key(base_url: str, key: Any) -> None:

@@ -54,11 +54,10 @@ class PageWalk:
     def __init__(self, *, limit: int, mode: OffsetMode = "auto", start: PageCursor | None = None) -> None:
         if not 1 <= limit <= 1000:
             raise ValueError("limit must be 1..1000")
-        if start is not None and start.offset > 0 and start.mode == "auto":
-            raise ValueError("a walk resumes past its first page only in a known mode (page or record)")
         self.limit = limit
         self.mode: OffsetMode = start.mode if start is not None else mode
-        self.offset = start.offset if start is not None else 0
+        # A cursor taken before the mode was known cannot be continued (the probe needs page one): start over.
+        self.offset = start.offset if start is not None and start.mode != "auto" else 0
         self.pages = 0
         self.total = 0
         self.done = False
@@ -67,7 +66,8 @@ class PageWalk:
 
     @property
     def cursor(self) -> PageCursor:
-        return PageCursor(self.offset, self.mode)
+        """Where to resume: before the mode is known that is the start (see ``__init__``)."""
+        return PageCursor(self.offset if self.mode != "auto" else 0, self.mode)
 
     @property
     def shortfall(self) -> int:

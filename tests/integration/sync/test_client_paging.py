@@ -139,3 +139,40 @@ def test_a_large_data_set_is_lazy() -> None:
         window = (date(2026, 11, 1), date(2026, 11, 7))
         pages = walk(client, posted_from=window[0], posted_to=window[1], limit=1000)
         assert len(keys(pages)) == len(simulator.dataset.index_range(*window)) > 5000
+
+
+def test_a_cursor_taken_before_the_mode_was_known_starts_over(samgov_server: SamGovSimulator) -> None:
+    # Given a walk in auto mode stopped after its first page (the probe not sent yet)
+    with samgov_client(samgov_server) as client:
+        first = next(iter(client.iter_opportunity_pages(posted_from=FROM, posted_to=TO, purpose="scheduled")))
+    assert first.next_cursor == PageCursor(offset=0, mode="auto")
+    # When another client resumes from it, then every notice still arrives
+    with samgov_client(samgov_server) as client:
+        pages = walk(client, start=first.next_cursor)
+    assert len(keys(pages)) == len(samgov_server.dataset.query(FROM, TO))
+
+
+def test_the_shared_client_is_one_per_process_and_settings(
+    samgov_server: SamGovSimulator, monkeypatch: pytest.MonkeyPatch, redis_client: object
+) -> None:
+    from app.settings import reset_settings
+    from app.sync.client import close_shared
+    from tests.support.samgov import SAMGOV_TEST_KEY
+
+    monkeypatch.setenv("SAM_GOV_BASE_URL", samgov_server.url)
+    monkeypatch.setenv("SAM_GOV_API_KEY", SAMGOV_TEST_KEY)
+    reset_settings()
+    try:
+        client = SamGovClient.shared()
+        assert SamGovClient.shared() is client
+        walk(client)
+        # The mode it detected serves the next walk: no probe, ceil(total / limit) requests
+        before = samgov_server.count()
+        walk(SamGovClient.shared())
+        assert samgov_server.count() - before == -(-len(samgov_server.dataset.query(FROM, TO)) // 400)
+        monkeypatch.setenv("SAM_GOV_PAGE_RETRIES", "1")
+        reset_settings()
+        assert SamGovClient.shared() is not client
+    finally:
+        close_shared()
+        reset_settings()
