@@ -3,6 +3,8 @@
 The admin runs as its own process (uvicorn, as in production) on real Redis and PostgreSQL; the test seeds
 dead letters, job history and one ready email message directly, then logs in, reads the pages, clicks the
 write buttons (which go through admin.js, the CSRF token and the JSON API) and checks Redis and the database.
+One test visits every page (the nav's, so pages added later are covered) over data full of hostile strings
+and asserts no dialog, no CSP violation.
 
 Chromium must be at ``/usr/bin/chromium`` (``make test-deps``); it is never downloaded. Without it the tests
 skip locally and fail under ``CI=true``.
@@ -11,15 +13,18 @@ skip locally and fail under ``CI=true``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -487,3 +492,124 @@ def test_html_in_an_exception_message_is_shown_as_text(
         expect(page.get_by_text(INJECTION).first).to_be_visible()
         expect(page.locator("main img")).to_have_count(0)
     assert dialogs == []
+
+
+# ---------------------------------------------------------------------------------- hostile data (issue 14)
+
+#: What an attacker can make a failing job write: markup, script URLs, template syntax, broken quoting.
+HOSTILE = [
+    "<script>alert('s1')</script>",
+    '"><img src=x onerror=alert("s2")>',
+    "'><svg onload=alert('s3')>",
+    "</textarea></pre><script>alert('s4')</script>",
+    "javascript:alert('s5')",
+    "{{ 7*7 }}{% raw %}",
+    "<base href='https://evil.example/'><form action='https://evil.example/'>",
+    "<iframe srcdoc='<script>alert(6)</script>'></iframe>",
+]
+#: Records every CSP violation the page reports, before any of its own scripts runs.
+WATCH_CSP = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(e.violatedDirective + " " + e.blockedURI);
+});
+"""
+
+
+def seed_hostile(redis_client: redis.Redis[bytes]) -> list[int]:
+    """Dead letters, job runs and a worker heartbeat carrying :data:`HOSTILE` in every text they show."""
+    ids = []
+    now = dt.datetime.now(dt.UTC)
+    with session_scope() as session:
+        for n, text in enumerate(HOSTILE):
+            short = text[:40]
+            row = DeadLetter(
+                message_id=uuid.uuid4().hex, queue="email", actor=text[:128], args=[text],
+                kwargs={"x": text}, options={"correlation_id": text[:64], "hostile": text},
+                raw_payload=text, reason="failed", exception_type=text, exception_message=text,
+                traceback=f"Traceback:\n{text}", fingerprint=short, attempts=n + 1,
+                correlation_id=text[:64], idempotency_key=text, failed_at=now - dt.timedelta(minutes=n),
+            )  # fmt: skip
+            session.add(row)
+            session.add(
+                JobRun(
+                    message_id=uuid.uuid4().hex, queue="email", actor=text[:128], status="dead", attempts=1,
+                    enqueued_at=now, started_at=now, finished_at=now, duration_ms=1.0, error=text,
+                    correlation_id=text[:64], args_text=json.dumps({"x": text}),
+                )
+            )  # fmt: skip
+            session.flush()
+            ids.append(row.id)
+    key = f"jobs:heartbeat:email:{HOSTILE[1][:30]}:4242"
+    body = {
+        "host": HOSTILE[0],
+        "pid": 4242,
+        "queues": ["email", HOSTILE[2]],
+        "threads": 1,
+        "started": time.time(),
+    }
+    redis_client.set(key, json.dumps(body), ex=120)
+    redis_client.zadd("jobs:workers", {key: time.time() + 120})
+    return ids
+
+
+def test_every_page_with_hostile_data_shows_it_as_text_without_a_dialog_or_csp_violation(
+    browser: Browser, admin_url: str, redis_client: redis.Redis[bytes]
+) -> None:
+    # Given dead letters, job history and a worker full of hostile strings, and a browser watching for
+    # dialogs, script errors and CSP violations on every page
+    ids = seed_hostile(redis_client)
+    ctx = browser.new_context(viewport=VIEWPORT)
+    ctx.set_default_timeout(UI_TIMEOUT_MS)
+    ctx.add_init_script(WATCH_CSP)
+    try:
+        page = ctx.new_page()
+        dialogs = record_dialogs(page)
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        violations: list[str] = []
+
+        def visit(path: str) -> None:
+            response = page.goto(f"{admin_url}{path}")
+            assert response is not None and response.status < 400, (path, response and response.status)
+            page.wait_for_load_state("load")
+            violations.extend(f"{path}: {v}" for v in page.evaluate("window.__cspViolations"))
+
+        # The login form (logged out), then every page of the nav, each queue, each letter, searches
+        visit("/admin/login")
+        log_in(page, admin_url, "admin", ADMIN_PASSWORD)
+        nav = [a.get_attribute("href") or "" for a in page.locator("header nav a").all()]
+        paths = [
+            *nav,
+            *(f"/admin/queues/{queue}" for queue in ("email", "documents", "sync")),
+            "/admin/dead-letters?status=all",
+            f"/admin/dead-letters?fingerprint={quote(HOSTILE[1][:40])}",
+            *(f"/admin/dead-letters/{i}" for i in ids),
+            f"/admin/jobs?q={quote(HOSTILE[3])}&actor={quote(HOSTILE[1])}",
+            f"/admin/jobs?correlation_id={quote(HOSTILE[0])}",
+        ]
+        for path in paths:
+            visit(path)
+        # The markup is shown as text where it belongs
+        visit(f"/admin/dead-letters/{ids[1]}")
+        expect(page.locator("main").get_by_text(HOSTILE[1]).first).to_be_visible()
+        expect(page.locator("main img, main script, main svg, main iframe, main base")).to_have_count(0)
+        visit("/admin/workers")
+        expect(page.locator("main").get_by_text(HOSTILE[0]).first).to_be_visible()
+        # The API docs: vendored Swagger UI, rendered, under the same CSP
+        visit("/admin/api/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("jobs admin")
+        expect(page.locator(".opblock-summary-path").first).to_be_visible()
+
+        # Then no script of the data ran, the CSP had nothing to block, and no page script failed
+        assert dialogs == []
+        assert violations == []
+        assert [e for e in errors if "Content Security Policy" in e or "alert" in e] == []
+        # (and the watcher does see a violation when there is one: an image from elsewhere is blocked)
+        page.evaluate("document.body.insertAdjacentHTML('beforeend', '<img src=\"http://192.0.2.1/x.png\">')")
+        page.wait_for_function("window.__cspViolations.length > 0")
+        assert page.evaluate("window.__cspViolations")[0].startswith("img-src")
+        assert len(nav) >= 4
+    finally:
+        ctx.close()
