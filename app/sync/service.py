@@ -108,7 +108,8 @@ def sync_opportunity_partition(
                 total = total + counts
                 shortfall = page.shortfall
                 metrics.SYNC_OPERATIONS.labels(SYNC_QUEUE, "opportunities_page", "succeeded").inc()
-            if not shortfall:
+            if not shortfall or start is not None:
+                # A resumed walk never saw the pages before its cursor, so its shortfall says nothing.
                 break
             # Notices posted while paging are listed first, before pages already read: walk again from the top
             # (what was stored costs a SELECT, no write) to pick them up.
