@@ -66,8 +66,7 @@ def refresh_analytics(*, now: dt.datetime | None = None) -> dict[str, int]:
                 at.label("refreshed_at"),
             ).group_by(key)
             columns = ["dimension", "key", "notices", "active", "award_count", "award_total", "refreshed_at"]
-            result = connection.execute(insert(COUNTS).from_select(columns, query))
-            written[name] = result.rowcount
+            connection.execute(insert(COUNTS).from_select(columns, query))
         connection.execute(delete(DEADLINES))
         upcoming = select(
             opp.notice_id,
@@ -82,7 +81,7 @@ def refresh_analytics(*, now: dt.datetime | None = None) -> dict[str, int]:
             opp.response_deadline >= literal(moment, UtcDateTime()),
             opp.response_deadline < literal(moment + DEADLINE_HORIZON, UtcDateTime()),
         )
-        result = connection.execute(
+        connection.execute(
             insert(DEADLINES).from_select(
                 [
                     "notice_id",
@@ -96,7 +95,14 @@ def refresh_analytics(*, now: dt.datetime | None = None) -> dict[str, int]:
                 upcoming,
             )
         )
-        written["deadlines"] = result.rowcount
+        # rowcount of INSERT … SELECT is not reliable across drivers: count what is there now.
+        written.update(
+            (str(dimension), int(n))
+            for dimension, n in connection.execute(
+                select(COUNTS.c.dimension, func.count()).group_by(COUNTS.c.dimension)
+            )
+        )
+        written["deadlines"] = int(connection.scalar(select(func.count()).select_from(DEADLINES)) or 0)
         session.add(
             SyncRun(
                 kind="analytics",
