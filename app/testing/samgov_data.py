@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import orjson
+
 #: Notice type code (the ``ptype`` filter) and the ``type`` SAM.gov shows for it.
 NOTICE_TYPES: tuple[tuple[str, str], ...] = (
     ("o", "Solicitation"),
@@ -127,7 +129,10 @@ class SamGovDataset:
         end: date = date(2026, 11, 30),
         days: int = 120,
         entities: int | None = None,
+        cache_records: int = 0,
     ) -> None:
+        """``cache_records`` keeps that many encoded notices (about 1.3 kB each) so that a second walk of the same
+        notices (a benchmark's re-sync) costs the simulator no generation; 0 keeps none."""
         if size < 0 or days < 1:
             raise ValueError("a data set needs size >= 0 and days >= 1")
         self.size = size
@@ -141,6 +146,8 @@ class SamGovDataset:
         #: Notices posted later, newest last; SAM.gov lists them first.
         self.posted: list[Posted] = []
         self._id_index: dict[str, int] | None = None
+        self.cache_records = cache_records
+        self._encoded: dict[int, bytes] = {}
 
     # -- dates and ranges
 
@@ -189,6 +196,7 @@ class SamGovDataset:
         """Change fields of one notice in place (same ``noticeId``); returns the record as now served."""
         index = notice if isinstance(notice, int) else self.index_of(notice)
         self.overrides.setdefault(index, {}).update(changes)
+        self._encoded.pop(index, None)
         return self.notice(index)
 
     def post(self, posted: date, count: int = 1) -> list[str]:
@@ -196,6 +204,15 @@ class SamGovDataset:
         first = self.size + len(self.posted)
         self.posted += [Posted(first + k, posted) for k in range(count)]
         return [self.notice_id(first + k) for k in range(count)]
+
+    def encoded(self, index: int) -> bytes:
+        """Notice ``index`` as JSON bytes, from the cache when ``cache_records`` allows."""
+        data = self._encoded.get(index)
+        if data is None:
+            data = orjson.dumps(self.notice(index))
+            if len(self._encoded) < self.cache_records:
+                self._encoded[index] = data
+        return data
 
     def notice(self, index: int) -> dict[str, Any]:
         """The full record of notice ``index``, messy on purpose (see the module docstring)."""

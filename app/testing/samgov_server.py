@@ -37,6 +37,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import click
+import orjson
 
 from app.sync.client import ENTITIES_PATH, OPPORTUNITIES_PATH
 from app.testing.samgov_data import NOTICE_TYPES, SamGovDataset
@@ -550,6 +551,7 @@ class _Handler(BaseHTTPRequestHandler):
         with sim._state.lock:
             indices = sim.dataset.query(posted_from, posted_to)
             filters = _notice_filters(params)
+            records: list[Any]
             if filters:
                 records_all = [sim.dataset.notice(i) for i in indices]
                 matching = [r for r in records_all if all(f(r) for f in filters)]
@@ -559,7 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 total = len(indices)
                 start = offset * limit if sim.offset_mode == "page" else offset
-                records = [sim.dataset.notice(i) for i in indices[start : start + limit]]
+                records = [orjson.Fragment(sim.dataset.encoded(i)) for i in indices[start : start + limit]]
         sim._run_plans(posted_from)
         if total == 0 and sim.empty_mode == "404":
             return 404, {"error": {"code": "404", "message": "No Data found"}}
@@ -638,7 +640,7 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _truncate(self, number: int, fault: Fault, payload: Any) -> None:
-        data = json.dumps(payload).encode()
+        data = orjson.dumps(payload)
         cut = data[: len(data) // 2]
         self.server.simulator._finish(number, 200, fault)
         self.send_response(200)
@@ -657,7 +659,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(status, payload)
 
     def _reply(self, status: int, payload: Any = None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
+        data = b"" if payload is None else orjson.dumps(payload)
         self.send_response(status)
         if data:
             self.send_header("Content-Type", "application/json")
@@ -739,6 +741,9 @@ def dev_process(env: dict[str, str]) -> str | None:
 @click.option("--days", default=120, show_default=True, help="Days the notices are spread over.")
 @click.option("--end", default="today", show_default=True, help="Last posted date (YYYY-MM-DD or today).")
 @click.option("--seed", default=7, show_default=True)
+@click.option(
+    "--cache-records", default=0, show_default=True, help="Encoded notices kept in memory (~1.3 kB each)."
+)
 @click.option("--offset-mode", type=click.Choice(["page", "record"]), default="record", show_default=True)
 @click.option("--empty-mode", type=click.Choice(["200", "404"]), default="200", show_default=True)
 @click.option(
@@ -756,6 +761,7 @@ def main(
     days: int,
     end: str,
     seed: int,
+    cache_records: int,
     offset_mode: OffsetMode,
     empty_mode: EmptyMode,
     daily_quota: int | None,
@@ -766,7 +772,7 @@ def main(
     last = datetime.now(UTC).date() if end == "today" else date.fromisoformat(end)
     p99_ms = latency_p50_ms if latency_p99_ms is None else latency_p99_ms
     simulator = SamGovSimulator(
-        dataset=SamGovDataset(size=size, seed=seed, end=last, days=days),
+        dataset=SamGovDataset(size=size, seed=seed, end=last, days=days, cache_records=cache_records),
         api_key=api_key,
         host=host,
         port=port,

@@ -10,6 +10,7 @@ import pytest
 
 from app.sync.client import OpportunityPage, SamGovClient
 from app.sync.paging import PageCursor
+from app.testing.samgov_data import SamGovDataset
 from app.testing.samgov_server import SamGovSimulator
 from tests.support.samgov import running_samgov, samgov_client, samgov_server
 
@@ -176,3 +177,15 @@ def test_the_shared_client_is_one_per_process_and_settings(
     finally:
         close_shared()
         reset_settings()
+
+
+def test_an_amendment_is_served_from_a_cached_data_set() -> None:
+    dataset = SamGovDataset(size=500, cache_records=1000)
+    with running_samgov(dataset=dataset) as simulator, samgov_client(simulator) as client:
+        before = {r["noticeId"]: r for p in walk(client) for r in p.records}
+        target = simulator.dataset.valid_ids(FROM, TO)[7]
+        simulator.amend(target, title="Amended while cached")
+        after = {r["noticeId"]: r for p in walk(client) for r in p.records}
+    assert before[target]["title"] != "Amended while cached"
+    assert after[target]["title"] == "Amended while cached"
+    assert {k: v for k, v in after.items() if k != target} == {k: v for k, v in before.items() if k != target}
