@@ -5,7 +5,7 @@ the cookie is ``Secure`` (and HSTS sent) over HTTPS, believed from a trusted pro
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -170,8 +170,8 @@ def asgi_get(peer: str, password: str = VIEWER[1], **headers: str) -> tuple[int,
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
 
     asyncio.run(app(scope, receive, send))
     return int(sent[0]["status"]), {k.decode(): v.decode() for k, v in sent[0]["headers"]}
