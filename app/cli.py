@@ -19,6 +19,7 @@ from app.constants import QUEUES
 from app.errors import JobError, SettingsError
 from app.scheduler.cli import schedules
 from app.settings import Settings, get_settings
+from app.sync.cli import sync
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,6 +61,14 @@ def worker(
     from app.worker_runner import WorkerGroup, run
 
     settings = _settings()
+    if queue == "sync":
+        from app.sync.client import require_key
+
+        try:  # the real SAM.gov without a key would fail every job: refuse to start instead
+            require_key(settings.sam_gov_base_url, settings.sam_gov_api_key)
+        except SettingsError as err:
+            click.echo(f"jobs: {err}", err=True)
+            sys.exit(2)
     group = WorkerGroup.for_queue(
         queue,
         processes=processes,
@@ -331,6 +340,7 @@ def demo_seed(users: int, random_seed: int) -> None:
 
 
 main.add_command(schedules)
+main.add_command(sync)
 admin.add_command(admin_sessions)
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -68,3 +69,20 @@ def test_jobs_dev_points_the_platform_at_a_simulator_serving_recent_notices() ->
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_the_sync_worker_refuses_to_start_on_the_real_api_without_a_key() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SAM_GOV_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "sync", "-p", "1", "-t", "1"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "jobs: invalid setting SAM_GOV_API_KEY: is required when SAM_GOV_BASE_URL is the real API "
+        "(https://api.sam.gov); `jobs dev` points it at the local simulator instead"
+    ]
