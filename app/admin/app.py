@@ -20,6 +20,7 @@ from app.admin.sessions import SessionMiddleware, SessionStore, Timeouts
 from app.redis_client import get_redis
 from app.scheduler import admin as scheduler_admin
 from app.settings import PROJECT_ROOT, get_settings
+from app.sync import admin as sync_admin
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ def create_app(*, session_secret: str | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(scheduler_admin.router)
+    app.include_router(sync_admin.router)
     static = StaticFiles(directory=PROJECT_ROOT / "templates" / "admin" / "static")
     app.mount("/admin/static", static, name="admin-static")
     app.add_exception_handler(NotAuthenticated, _not_authenticated)

@@ -27,7 +27,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import enqueue
-from app.db.models import SyncPartition, SyncRun
+from app.db.models import AuditEvent, SyncPartition, SyncRun
 from app.db.session import session_scope
 from app.db.types import utcnow
 from app.errors import InvalidJob, PermanentError
@@ -294,7 +294,8 @@ def _stage_followers(session: Session, run: SyncRun, closed: Closed) -> None:
 def retry_failed(run_id: int, *, who: str) -> list[int]:
     """Send the failed partitions of ``run_id`` again, alone; the run reopens until they report.
 
-    Returns the ids of the partitions sent. Partitions that succeeded are not touched.
+    Returns the ids of the partitions sent. Partitions that succeeded are not touched. Audited (``audit_log``,
+    ``sync.retry``) in the same transaction.
     """
     with session_scope() as session:
         run = session.get(SyncRun, run_id, with_for_update=True)
@@ -317,6 +318,14 @@ def retry_failed(run_id: int, *, who: str) -> list[int]:
         run.params = {**run.params, "retries": int(run.params.get("retries", 0)) + 1, "retried_by": who}
         _stage_partitions(session, run, [(p.posted_from, p.posted_to) for p in failed])
         ids = [p.id for p in failed]
+        session.add(
+            AuditEvent(
+                who=who,
+                action="sync.retry",
+                target=f"sync_run:{run_id}",
+                detail={"partitions": ids, "windows": [str(p.posted_from) for p in failed]},
+            )
+        )
     publish_outbox()
     logger.info("sync partitions retried", extra={"run_id": run_id, "partitions": len(ids), "by": who})
     return ids
