@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+import redis
 
 from app.errors import SettingsError
 
@@ -28,4 +29,7 @@ def revoke(user: str | None) -> None:
     except SettingsError as err:
         click.echo(f"jobs: {err}", err=True)
         sys.exit(2)
+    except redis.RedisError as err:
+        click.echo(f"jobs: Redis is unavailable ({type(err).__name__}); no session was revoked", err=True)
+        sys.exit(1)
     click.echo(f"revoked {ended} admin session(s)")
