@@ -43,6 +43,10 @@ SYNC_OPERATIONS = Counter(
 )
 #: Admin logins refused: ``reason`` is wrong_password or locked (throttled); app/admin/auth.py.
 ADMIN_LOGIN_FAILURES = Counter("admin_login_failures", "Admin logins refused, by reason", ["reason"])
+#: outcome: processed (read the first time), deduplicated (bytes seen before), rejected, retrying.
+ATTACHMENTS_PROCESSED = Counter(
+    "worker_attachments_processed", "Attachment downloads by outcome", ["queue", "outcome"]
+)
 #: Set by every spend of the shared SAM.gov budget (app/sync/quota.py): the latest figure of any process wins.
 SAMGOV_QUOTA_REMAINING = Gauge(
     "worker_samgov_quota_remaining",

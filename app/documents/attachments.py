@@ -23,16 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select, update
 
+from app import metrics
+from app.constants import DOCUMENTS_QUEUE
+from app.db.dialect import insert_for
 from app.db.models import Attachment, AttachmentNotice
 from app.db.session import autocommit, transaction
 from app.db.types import utcnow
 from app.documents import storage
 from app.documents.download import download
 from app.documents.extract import EXTENSIONS, Extracted, extract, sniff
-from app.errors import PermanentError
+from app.errors import PermanentError, RetryableError
 from app.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ _ATTACHMENTS: Table = Attachment.__table__  # type: ignore[assignment]
 _LINKS: Table = AttachmentNotice.__table__  # type: ignore[assignment]
 
 PROCESSED, FAILED = "processed", "failed"
+#: Outcomes counted in ``worker_attachments_processed`` besides ``processed`` (read for the first time).
+DEDUPLICATED, REJECTED, RETRYING = "deduplicated", "rejected", "retrying"
 #: ``documents.kind`` and ``format`` of an attachment request (its real type is the row's ``content_type``).
 KIND, FORMAT = "attachment", "file"
 #: Share of the progress bar the download takes; identification and extraction take the rest.
@@ -85,14 +89,39 @@ def blob_paths(sha256: str, extension: str) -> tuple[str, str]:
 def process_attachment(*, request_id: str, notice_id: str, url: str) -> AttachmentRecord:
     """Download ``url`` for ``notice_id`` and process it unless its bytes were processed before.
 
-    Idempotent per request id: a redelivered message whose file is already in place only makes sure the
-    notice is linked. Returns the distinct file's record.
+    Idempotent per request id: a redelivered message whose file is already in place does nothing more.
+    Returns the distinct file's record. Each attempt counts in ``worker_attachments_processed`` by outcome.
     """
     done = storage.completed(request_id)
     if done is not None and done.sha256 is not None:
         existing = _load(done.sha256)
         if existing is not None:
             return existing
+    try:
+        record, outcome = _attempt(request_id=request_id, notice_id=notice_id, url=url)
+    except PermanentError:
+        _count(REJECTED)
+        raise
+    except RetryableError:
+        _count(RETRYING)
+        raise
+    _count(outcome)
+    logger.info(
+        "attachment processed",
+        extra={
+            "action": "attachment_processed",
+            "outcome": outcome,
+            "request_id": request_id,
+            "sha256": record.sha256,
+            "content_type": record.content_type,
+            "pages": record.page_count,
+            "size": record.size_bytes,
+        },
+    )
+    return record
+
+
+def _attempt(*, request_id: str, notice_id: str, url: str) -> tuple[AttachmentRecord, str]:
     settings = get_settings()
     params = {"notice_id": notice_id, "url": url}
     with storage.produce(
@@ -114,15 +143,14 @@ def process_attachment(*, request_id: str, notice_id: str, url: str) -> Attachme
         )
         out.progress(DOWNLOAD_SHARE)
         record = _load(got.sha256)
+        outcome = DEDUPLICATED
         if record is None:
-            record = _process_new(got.path, sha256=got.sha256, size=got.size, file_name=got.file_name)
-        else:
-            logger.info(
-                "attachment already known",
-                extra={"action": "attachment_dedupe", "sha256": got.sha256, "notice_id": notice_id},
+            record, outcome = (
+                _process_new(got.path, sha256=got.sha256, size=got.size, file_name=got.file_name),
+                PROCESSED,
             )
-            if record.path is not None:
-                _link_file(storage.resolve(record.path), out.temp_path)  # the bytes are kept once
+        elif record.path is not None:
+            _link_file(storage.resolve(record.path), out.temp_path)  # the bytes are kept once
         name = got.file_name
         if record.content_type in EXTENSIONS:
             name = _with_extension(name, EXTENSIONS[record.content_type])
@@ -131,18 +159,11 @@ def process_attachment(*, request_id: str, notice_id: str, url: str) -> Attachme
             raise PermanentError(record.error or "attachment could not be processed")
         out.content_type = record.content_type or "application/octet-stream"
         out.page_count = record.page_count
-    logger.info(
-        "attachment processed",
-        extra={
-            "action": "attachment_processed",
-            "request_id": request_id,
-            "sha256": record.sha256,
-            "content_type": record.content_type,
-            "pages": record.page_count,
-            "size": record.size_bytes,
-        },
-    )
-    return record
+    return record, outcome
+
+
+def _count(outcome: str) -> None:
+    metrics.ATTACHMENTS_PROCESSED.labels(DOCUMENTS_QUEUE, outcome).inc()
 
 
 def attachments_of(notice_id: str) -> list[AttachmentRecord]:
@@ -241,7 +262,7 @@ def _insert(**values: Any) -> AttachmentRecord:
     now = utcnow()
     with transaction() as conn:
         conn.execute(
-            _insert_for(conn, _ATTACHMENTS)
+            insert_for(conn, _ATTACHMENTS)
             .values(created_at=now, updated_at=now, **{"text_chars": 0, **values})
             .on_conflict_do_nothing(index_elements=[_ATTACHMENTS.c.sha256])
         )
@@ -252,7 +273,7 @@ def _insert(**values: Any) -> AttachmentRecord:
 def _link(attachment_id: int, *, notice_id: str, url: str, file_name: str, request_id: str) -> None:
     with transaction() as conn:
         conn.execute(
-            _insert_for(conn, _LINKS)
+            insert_for(conn, _LINKS)
             .values(
                 attachment_id=attachment_id,
                 notice_id=notice_id,
@@ -276,8 +297,3 @@ def _load(sha256: str) -> AttachmentRecord | None:
 
 def _record(row: dict[str, Any]) -> AttachmentRecord:
     return AttachmentRecord(**{name: row[name] for name in AttachmentRecord.__dataclass_fields__})
-
-
-def _insert_for(conn: Connection, table: Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)

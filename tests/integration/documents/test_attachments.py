@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 import app.documents
@@ -62,6 +63,13 @@ def _storage(env: dict[str, str]) -> Path:
 def _partials(env: dict[str, str]) -> list[Path]:
     partial = _storage(env) / ".partial"
     return list(partial.iterdir()) if partial.is_dir() else []
+
+
+def _counted(outcome: str) -> float:
+    sample = REGISTRY.get_sample_value(
+        "worker_attachments_processed_total", {"queue": "documents", "outcome": outcome}
+    )
+    return sample or 0.0
 
 
 def _rows() -> tuple[int, int]:
@@ -136,6 +144,8 @@ def test_the_same_file_for_two_notices_is_processed_and_stored_once(
         "/b/copy-of-sow.pdf", Route.file(SOLICITATION, content_type="application/octet-stream")
     )
 
+    before = {outcome: _counted(outcome) for outcome in ("processed", "deduplicated")}
+
     # When
     one = attachments.process_attachment(request_id="att-dedupe-1", notice_id=NOTICE_A, url=first)
     two = attachments.process_attachment(request_id="att-dedupe-2", notice_id=NOTICE_B, url=second)
@@ -151,6 +161,10 @@ def test_the_same_file_for_two_notices_is_processed_and_stored_once(
     # The requests' files and the blob are one file on disk (hard links), not three copies.
     assert os.stat(path_one).st_ino == os.stat(path_two).st_ino == os.stat(blobs[0]).st_ino
     assert [a.file_name for a in attachments.attachments_of(NOTICE_B)] == ["copy-of-sow.pdf"]
+    assert {outcome: _counted(outcome) - before[outcome] for outcome in before} == {
+        "processed": 1,
+        "deduplicated": 1,
+    }
 
     # And: the same request again (a redelivered message) downloads nothing
     again = attachments.process_attachment(request_id="att-dedupe-2", notice_id=NOTICE_B, url=second)
