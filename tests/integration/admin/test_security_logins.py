@@ -53,6 +53,11 @@ def test_the_nth_wrong_password_locks_and_the_right_one_works_after_the_lock(
     assert "Too many failed logins. Try again in 1 seconds." in locked.text
     assert locked.headers["retry-after"] == "1"
     assert locked.headers["content-security-policy"].startswith("default-src 'self'")
+    # And another admin replica (its own app, the same Redis) refuses too
+    from app.admin import create_app
+
+    with TestClient(create_app(session_secret="r" * 32), base_url=BASE_URL) as replica:
+        assert log_in(replica, "admin", ADMIN_PASSWORD).status_code == 429
     # And HTTP Basic shares the lock (the right password too)
     basic = throttled.get("/admin/api/queues", auth=ADMIN)
     assert basic.status_code == 429 and basic.json()["detail"].startswith("too many failed logins")
@@ -61,7 +66,7 @@ def test_the_nth_wrong_password_locks_and_the_right_one_works_after_the_lock(
     events = [r for r in caplog.records if getattr(r, "action", "") == "security.login_failed"]
     assert len(events) == MAX_FAILURES and {getattr(r, "user", None) for r in events} == {"admin"}
     assert failures("wrong_password") - wrong_before == MAX_FAILURES
-    assert failures("locked") - locked_before == 2
+    assert failures("locked") - locked_before == 3
     # And the count lives in Redis, where every admin replica sees it
     assert redis_client.get("jobs:admin:login:fails:user:admin") == str(MAX_FAILURES).encode()
     assert redis_client.exists("jobs:admin:login:lock:user:admin")
