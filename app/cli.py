@@ -18,6 +18,7 @@ from app.admin.commands import sessions as admin_sessions
 from app.constants import QUEUES
 from app.errors import JobError, SettingsError
 from app.scheduler.cli import schedules
+from app.scheduler.process import scheduler_command
 from app.settings import Settings, get_settings
 from app.sync.cli import sync
 
@@ -340,6 +341,7 @@ def demo_seed(users: int, random_seed: int) -> None:
 
 
 main.add_command(schedules)
+main.add_command(scheduler_command)
 main.add_command(sync)
 admin.add_command(admin_sessions)
 

@@ -46,10 +46,6 @@ def _daily_reminders(fire_time: dt.datetime, _zone: ZoneInfo) -> dict[str, Any]:
     return {"at": fire_time}
 
 
-def _incremental(_fire_time: dt.datetime, _zone: ZoneInfo) -> dict[str, Any]:
-    return {"mode": "incremental"}
-
-
 def _this_week(fire_time: dt.datetime, zone: ZoneInfo) -> dict[str, Any]:
     # The summary of ISO week W is sent at W's start (app/email/content/weekly.py): the week of the fire's
     # local day, in the table's zone, even when the fire runs late.
@@ -72,7 +68,7 @@ SCHEDULES: tuple[Schedule, ...] = (
         "sync_opportunities",
         {"trigger": "cron", "hour": "*/6", "minute": 0},
         misfire_grace_s=60 * 60,
-        arguments=_incremental,
+        # No arguments: the sync is incremental from its own watermark, so a late fire loses nothing.
         description="incremental SAM.gov opportunity sync every 6 h",
     ),
     Schedule(

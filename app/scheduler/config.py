@@ -136,7 +136,7 @@ def build_trigger(name: str, fields: Mapping[str, Any], zone: ZoneInfo) -> BaseT
     for key in params:
         if key not in allowed:
             hint = " (replicas must agree on fire times)" if key == "jitter" else ""
-            raise _field_error(name, key, f"is not a field of a {kind} trigger{hint}")
+            raise _field_error(name, key, f"is not a field of the {kind} trigger{hint}")
     if kind == "interval":
         return _interval(name, params, zone)
     for key, value in params.items():

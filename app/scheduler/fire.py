@@ -24,9 +24,10 @@ from typing import Any
 
 import redis
 from dramatiq.errors import DramatiqError
-from sqlalchemy import Connection, Insert, select, update
+from sqlalchemy import Connection, Table, select, update
 
 from app import enqueue, metrics
+from app.db.dialect import insert_for
 from app.db.models import ScheduleRun
 from app.db.session import transaction
 from app.errors import InvalidJob
@@ -252,16 +253,6 @@ def _update(name: str, fire_time: dt.datetime, message_id: str, **values: Any) -
 
 def _claim(conn: Connection, rows: list[dict[str, Any]]) -> int:
     """Insert ``rows``, skipping those whose (name, fire time) exists; returns how many were inserted."""
-    statement: Insert
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        statement = pg_insert(ScheduleRun).on_conflict_do_nothing(index_elements=["name", "fire_time"])
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        statement = sqlite_insert(ScheduleRun).on_conflict_do_nothing(index_elements=["name", "fire_time"])
-    inserted = 0
-    for row in rows:
-        inserted += conn.execute(statement, row).rowcount
-    return inserted
+    table: Table = ScheduleRun.__table__  # type: ignore[assignment]
+    statement = insert_for(conn, table).on_conflict_do_nothing(index_elements=["name", "fire_time"])
+    return sum(conn.execute(statement, row).rowcount for row in rows)

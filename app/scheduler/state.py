@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import AuditEvent, JobRun, ScheduleRun
+from app.db.models import JobRun, ScheduleRun
 from app.db.models import ScheduleState as ScheduleStateRow
 from app.db.session import session_scope
 from app.errors import InvalidJob
@@ -127,7 +127,10 @@ def schedule_states() -> list[ScheduleState]:
 
 
 def pause(name: str, *, by: str) -> None:
-    """Pause ``name`` (persisted; idempotent; audited). Raises :class:`UnknownSchedule`."""
+    """Pause ``name`` (persisted; idempotent). Raises :class:`UnknownSchedule`.
+
+    ``by`` is recorded on the state row; the audit entry is the caller's (``app/scheduler/audit.py``).
+    """
     _set_paused(resolve(name).name, paused=True, by=by)
 
 
@@ -139,24 +142,14 @@ def resume(name: str, *, by: str) -> None:
 def run_now(name: str, *, by: str) -> FireResult:
     """Fire ``name`` once now, with its own fire time and key, whether or not this process leads.
 
-    Works for paused and disabled schedules too (an operator asked for it); audited. Raises
+    Works for paused and disabled schedules too (an operator asked for it). Raises
     :class:`UnknownSchedule`.
     """
     from app.scheduler.fire import fire, replica_id
 
     schedule = resolve(name)
     now = dt.datetime.now(dt.UTC)
-    result = fire(schedule, now, now=now, replica=replica_id(), manual_by=by)
-    with session_scope() as session:
-        session.add(
-            AuditEvent(
-                who=by,
-                action="schedule_run_now",
-                target=f"schedule:{schedule.name}",
-                detail={"key": result.key, "status": result.status, "message_id": result.message_id},
-            )
-        )
-    return result
+    return fire(schedule, now, now=now, replica=replica_id(), manual_by=by)
 
 
 def recent_runs(name: str | None = None, limit: int = 50) -> list[ScheduleRunView]:
@@ -234,11 +227,3 @@ def _set_paused(name: str, *, paused: bool, by: str) -> None:
         row.paused, row.changed_by, row.changed_at = paused, by, now
         if was_paused and not paused:
             row.resumed_at = now
-        session.add(
-            AuditEvent(
-                who=by,
-                action="schedule_pause" if paused else "schedule_resume",
-                target=f"schedule:{name}",
-                detail={"was_paused": was_paused},
-            )
-        )
