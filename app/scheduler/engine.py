@@ -67,6 +67,8 @@ class Engine:
         self.cursors: dict[str, dt.datetime] = {}
         #: Cursors are loaded (this replica leads and knows where each schedule stands).
         self._leading = False
+        #: Schedules whose cursor is not from the database (never fired nor resumed).
+        self._fresh: set[str] = set()
         #: Housekeeping times are on the engine's clock (a ManualClock moves them in tests).
         self._next_retry: dt.datetime | None = None
         self._next_dlq_sync: dt.datetime | None = None
@@ -152,7 +154,8 @@ class Engine:
                 )
         if inside:
             coalesced, latest = inside[:-1], inside[-1]
-            if coalesced:
+            # A schedule with no history starts "its grace time ago": fires before that were nobody's to send.
+            if coalesced and schedule.name not in self._fresh:
                 record_missed(
                     schedule,
                     coalesced[-MAX_MISSED_ROWS:],
@@ -162,6 +165,7 @@ class Engine:
                 )
             fire(schedule, latest, now=now, replica=self.replica)
         self.cursors[schedule.name] = fires[-1]
+        self._fresh.discard(schedule.name)
 
     def _housekeeping(self, now: dt.datetime) -> None:
         if self._next_retry is not None and now >= self._next_retry:
@@ -189,21 +193,28 @@ class Engine:
                     select(ScheduleRun.name, func.max(ScheduleRun.fire_time))
                     .where(ScheduleRun.manual.is_(False))
                     .group_by(ScheduleRun.name)
-                ).tuples()
+                )
+                .tuples()
+                .all()
             )
             resumed = dict(
                 session.execute(
                     select(ScheduleState.name, ScheduleState.resumed_at).where(
                         ScheduleState.resumed_at.is_not(None)
                     )
-                ).tuples()
+                )
+                .tuples()
+                .all()
             )
         cursors: dict[str, dt.datetime] = {}
+        self._fresh = set()
         for schedule in self.schedules:
             known = [t for t in (last.get(schedule.name), resumed.get(schedule.name)) if t is not None]
-            cursors[schedule.name] = (
-                max(known) if known else now - dt.timedelta(seconds=schedule.misfire_grace_s)
-            )
+            if known:
+                cursors[schedule.name] = max(known)
+            else:
+                cursors[schedule.name] = now - dt.timedelta(seconds=schedule.misfire_grace_s)
+                self._fresh.add(schedule.name)
         logger.info(
             "leading: catch-up from the recorded fires",
             extra={"action": "scheduler_cursors", "cursors": {k: v.isoformat() for k, v in cursors.items()}},
