@@ -3,8 +3,9 @@
 Counts of notices (and of active ones, awards and their total) by NAICS code, agency (department), set-aside
 and ISO week posted, in ``analytics_counts``; active notices due in the next weeks in ``analytics_deadlines``.
 The rebuild is ``DELETE`` then ``INSERT … SELECT`` inside one transaction, never ``TRUNCATE``: on PostgreSQL
-readers keep seeing the previous aggregates (MVCC) until the commit swaps them all at once, and nobody waits
-on a lock. On SQLite the week is ``strftime('%Y-W%W')`` (Monday-based, close to but not exactly ISO).
+readers keep seeing the previous aggregates (MVCC) until the commit swaps them all at once, and no reader waits
+on a lock; concurrent refreshes queue behind a table lock that readers do not conflict with. On SQLite the
+week is ``strftime('%Y-W%W')`` (Monday-based, close to but not exactly ISO).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, literal, select
+from sqlalchemy import Table, case, delete, func, insert, literal, select, text
 
 from app import metrics
 from app.constants import SYNC_QUEUE
@@ -53,6 +54,10 @@ def refresh_analytics(*, now: dt.datetime | None = None) -> dict[str, int]:
             "set_aside": opp.set_aside_code,
             "week": _week(connection.dialect.name),
         }
+        if connection.dialect.name == "postgresql":
+            # Two refreshes at once would each insert after the other's delete. EXCLUSIVE mode queues writers
+            # (a second refresh) and lets plain SELECTs through, so readers are never blocked.
+            connection.execute(text("LOCK TABLE analytics_counts, analytics_deadlines IN EXCLUSIVE MODE"))
         connection.execute(delete(COUNTS))
         for name, expression in dimensions.items():
             key = func.coalesce(func.substr(expression, 1, 256), NONE_KEY).label("key")

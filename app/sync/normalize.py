@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 #: A SAM.gov notice id: 32 hexadecimal characters.
 NOTICE_ID = re.compile(r"^[0-9a-fA-F]{32}$")
@@ -65,6 +66,8 @@ class OpportunityRow:
     notice_id: str
     payload_hash: str
     columns: dict[str, Any]
+    #: The payload's canonical JSON, the text the hash is of: what COPY sends for ``raw`` (no second encoding).
+    raw_json: str = ""
 
     def values(self) -> tuple[Any, ...]:
         return tuple(self.columns[name] for name in OPPORTUNITY_COLUMNS)
@@ -77,10 +80,14 @@ class EntityRow:
     columns: dict[str, Any]
 
 
+def canonical_json(record: dict[str, Any]) -> bytes:
+    """The record as compact JSON with sorted keys: equal payloads give equal bytes whatever their key order."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+
+
 def payload_hash(record: dict[str, Any]) -> str:
-    """SHA-256 of the record's canonical JSON: equal payloads hash equal whatever their key order."""
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """SHA-256 of the record's canonical JSON."""
+    return hashlib.sha256(canonical_json(record)).hexdigest()
 
 
 def opportunity_row(record: object) -> OpportunityRow:
@@ -129,9 +136,12 @@ def opportunity_row(record: object) -> OpportunityRow:
         "resource_links": [str(link) for link in (record.get("resourceLinks") or []) if link],
         "raw": record,
     }
-    digest = payload_hash(record)
+    canonical = canonical_json(record)
+    digest = hashlib.sha256(canonical).hexdigest()
     columns["payload_hash"] = digest
-    return OpportunityRow(notice_id=columns["notice_id"], payload_hash=digest, columns=columns)
+    return OpportunityRow(
+        notice_id=columns["notice_id"], payload_hash=digest, columns=columns, raw_json=canonical.decode()
+    )
 
 
 def entity_row(record: object) -> EntityRow:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Table, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -134,8 +135,6 @@ def _stored_hashes(connection: Connection, key: Any, ids: list[str]) -> dict[str
 
 def _copy_upsert(connection: Connection, rows: Sequence[OpportunityRow]) -> tuple[int, int]:
     """PostgreSQL: COPY into the staging table, then one INSERT … ON CONFLICT … WHERE hash differs."""
-    from psycopg.types.json import Jsonb
-
     columns = ", ".join(OPPORTUNITY_COLUMNS)
     connection.execute(
         text(
@@ -143,14 +142,18 @@ def _copy_upsert(connection: Connection, rows: Sequence[OpportunityRow]) -> tupl
             f"SELECT {columns} FROM opportunities WITH NO DATA"
         )
     )
-    json_positions = [i for i, name in enumerate(OPPORTUNITY_COLUMNS) if name in JSON_COLUMNS]
+    json_positions = [i for i, name in enumerate(OPPORTUNITY_COLUMNS) if name in JSON_COLUMNS - {"raw"}]
+    raw_position = OPPORTUNITY_COLUMNS.index("raw")
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f"COPY {STAGE} ({columns}) FROM STDIN") as copy:
         for row in rows:
             values = list(row.values())
+            # JSON columns go as JSON text (the server parses it into JSONB); the payload's text is the one its
+            # hash was computed from, so it is not encoded twice.
             for position in json_positions:
-                values[position] = Jsonb(values[position])
+                values[position] = orjson.dumps(values[position]).decode()
+            values[raw_position] = row.raw_json
             copy.write_row(values)
     updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in OPPORTUNITY_COLUMNS if name != "notice_id")
     result = connection.execute(

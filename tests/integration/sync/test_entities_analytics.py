@@ -97,3 +97,33 @@ def test_analytics_are_rebuilt_whole(sync_env: dict[str, str]) -> None:
     assert counts[("week", "2026-W45")].notices == 29
     assert counts[("agency", "DEPT OF DEFENSE")].notices == 15
     assert deadlines == expected_deadlines == written["deadlines"] > 0
+
+
+def test_the_aggregates_stay_readable_during_a_rebuild_and_rebuilds_queue(sync_env: dict[str, str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import text
+
+    from app.db.session import get_engine
+
+    with transaction() as connection:
+        upsert_opportunities(connection, [opportunity(n) for n in range(20)])
+    refresh_analytics()
+
+    # Given a rebuild in progress (its lock taken and the old rows deleted, not committed yet)
+    with get_engine().connect() as writer, get_engine().connect() as reader:
+        writer.execute(text("LOCK TABLE analytics_counts, analytics_deadlines IN EXCLUSIVE MODE"))
+        writer.execute(text("DELETE FROM analytics_counts"))
+        # Then a reader sees the previous aggregates at once (it would time out if the lock blocked it)
+        reader.execute(text("SET statement_timeout = '2s'"))
+        seen = reader.execute(
+            text("SELECT sum(notices) FROM analytics_counts WHERE dimension = 'naics'")
+        ).scalar()
+        assert seen == 20
+        writer.rollback()
+        reader.rollback()
+
+    # And rebuilds started together queue instead of colliding on the primary key
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: refresh_analytics(), range(4)))
+    assert all(r["naics"] == 3 for r in results)
