@@ -41,7 +41,8 @@ def env(docs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[d
     for name, value in {
         "ATTACHMENT_MAX_BYTES": str(CAP),
         "ATTACHMENT_CONNECT_TIMEOUT_S": "2",
-        "ATTACHMENT_READ_TIMEOUT_S": "0.5",
+        # Generous for a loaded CI machine: only the slow-server test waits for it.
+        "ATTACHMENT_READ_TIMEOUT_S": "2",
         "ATTACHMENT_DOWNLOAD_TIMEOUT_S": "3",
     }.items():
         monkeypatch.setenv(name, value)
@@ -248,12 +249,12 @@ def test_slow_servers_time_out_and_are_retried(
 ) -> None:
     monkeypatch.setenv("ATTACHMENT_DOWNLOAD_TIMEOUT_S", "1")
     reset_settings()
-    # Silent for longer than the read timeout (0.5 s) before answering.
-    silent = server.add("/silent.pdf", Route.slow(SOLICITATION, delay_s=5))
+    # Silent for longer than the read timeout (2 s) before answering.
+    silent = server.add("/silent.pdf", Route.slow(SOLICITATION, delay_s=30))
     with pytest.raises(RetryableError, match="timed out"):
         attachments.process_attachment(request_id="att-silent", notice_id=NOTICE_A, url=silent)
     # Each chunk within the read timeout, the whole past the download timeout (1 s).
-    trickle = server.add("/trickle.pdf", Route.slow(SOLICITATION, chunk_delay_s=0.2, chunk_size=1000))
+    trickle = server.add("/trickle.pdf", Route.slow(SOLICITATION, chunk_delay_s=0.1, chunk_size=1000))
     with pytest.raises(RetryableError, match="took over 1 s"):
         attachments.process_attachment(request_id="att-trickle", notice_id=NOTICE_A, url=trickle)
     for request_id in ("att-silent", "att-trickle"):
