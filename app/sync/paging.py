@@ -6,9 +6,9 @@ alone. In ``auto`` mode the second request sends ``offset=1``: a page-index serv
 record-offset server with records 1..limit, which repeat most of page one. That overlap tells the modes apart,
 and in both cases the answer is used (nothing is fetched twice for nothing but one request's worth of repeats).
 
-The walk stops when it has seen ``totalRecords`` distinct notices, when a page comes back short (or empty), or
-when the next offset lies past ``totalRecords``; it can never loop, because every request moves the offset
-forward. Notices seen on an earlier page of the same walk (SAM.gov repeats them when new ones are posted while
+The walk stops when it has seen ``totalRecords`` distinct notices, when a page comes back short (or empty), when
+the next offset lies past ``totalRecords``, or after two pages in a row that brought nothing new (a server that
+ignores ``offset``); it can never loop, because every request moves the offset forward. Notices seen on an earlier page of the same walk (SAM.gov repeats them when new ones are posted while
 paging) are dropped and counted, so the caller gets each ``noticeId`` at most once per walk. When the walk ends
 with fewer distinct notices than ``totalRecords`` announced, :attr:`PageWalk.shortfall` says by how many: the
 caller logs it and records it on the run instead of losing it silently.
@@ -25,9 +25,12 @@ from typing import Any, Literal
 #: How ``offset`` is interpreted by the server: "auto" detects it on the second page.
 OffsetMode = Literal["auto", "page", "record"]
 OFFSET_MODES: tuple[OffsetMode, ...] = ("auto", "page", "record")
-#: Requests a walk may make beyond ``ceil(totalRecords / limit)`` (the detection probe, notices posted while
-#: paging) before it stops anyway: a server that keeps answering full pages cannot hold a worker forever.
+#: Requests a walk may make beyond ``ceil(totalRecords / limit)`` of its first answer (the detection probe, notices
+#: posted while paging) before it stops anyway: a server that keeps answering full pages cannot hold a worker.
 EXTRA_PAGES = 3
+#: Consecutive pages that bring no new notice after which a walk stops (a server ignoring ``offset``); the gap is
+#: reported as the shortfall. One such page happens when a page's worth of notices is posted while paging.
+STALE_PAGES = 2
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class PageWalk:
         self.done = False
         self.seen: set[str] = set()
         self._first_ids: list[str] = []
+        self._stale = 0
+        self._max_pages = EXTRA_PAGES
 
     @property
     def cursor(self) -> PageCursor:
@@ -88,6 +93,7 @@ class PageWalk:
                 self.seen.add(rid)
                 fresh.append(record)
         duplicates = len(records) - len(fresh)
+        self._stale = self._stale + 1 if records and not fresh else 0
         if self.mode == "auto" and self.pages == 2 and sent == 1:
             self.mode = self._detect(ids)
         self._advance(sent, len(records))
@@ -109,10 +115,13 @@ class PageWalk:
             self.offset = sent + 1
 
     def _finished(self, count: int) -> bool:
-        if count < self.limit or len(self.seen) >= self.total:
+        if count < self.limit or len(self.seen) >= self.total or self._stale >= STALE_PAGES:
             return True
         if self.mode == "record" and self.offset >= self.total:
             return True
         if self.mode == "page" and self.offset * self.limit >= self.total:
             return True
-        return self.pages >= math.ceil(self.total / self.limit) + EXTRA_PAGES
+        if self.pages == 1:
+            # Fixed by the first answer: a total that keeps growing cannot keep the walk going.
+            self._max_pages = math.ceil(self.total / self.limit) + EXTRA_PAGES
+        return self.pages >= self._max_pages
