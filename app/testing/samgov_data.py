@@ -146,6 +146,7 @@ class SamGovDataset:
         #: Notices posted later, newest last; SAM.gov lists them first.
         self.posted: list[Posted] = []
         self._id_index: dict[str, int] | None = None
+        self._uei_index: dict[str, int] | None = None
         self.cache_records = cache_records
         self._encoded: dict[int, bytes] = {}
 
@@ -351,10 +352,9 @@ class SamGovDataset:
         return f"{_WORDS[h[12] % len(_WORDS)].upper()} {('SOLUTIONS', 'GROUP', 'LLC', 'INC', 'PARTNERS')[h[13] % 5]} {entity}"
 
     def entity_of_uei(self, uei: str) -> int | None:
-        for entity in range(self.entity_count):
-            if self.uei(entity) == uei:
-                return entity
-        return None
+        if self._uei_index is None:
+            self._uei_index = {self.uei(e): e for e in range(self.entity_count)}
+        return self._uei_index.get(uei)
 
     def iter_entities(self) -> Iterator[int]:
         return iter(range(self.entity_count))
