@@ -163,14 +163,14 @@ class Engine:
                     now=now,
                     replica=self.replica,
                 )
-            fire(schedule, latest, now=now, replica=self.replica)
+            fire(schedule, latest, now=now, replica=self.replica, clock=self.clock)
         self.cursors[schedule.name] = fires[-1]
         self._fresh.discard(schedule.name)
 
     def _housekeeping(self, now: dt.datetime) -> None:
         if self._next_retry is not None and now >= self._next_retry:
             self._next_retry = now + dt.timedelta(seconds=RETRY_EVERY_S)
-            retry_unsent(self.schedules, now=now, replica=self.replica)
+            retry_unsent(self.schedules, now=now, replica=self.replica, clock=self.clock)
         interval = self.dlq_sync_interval_s
         if interval and self._next_dlq_sync is not None and now >= self._next_dlq_sync:
             self._next_dlq_sync = now + dt.timedelta(seconds=interval)
@@ -193,18 +193,14 @@ class Engine:
                     select(ScheduleRun.name, func.max(ScheduleRun.fire_time))
                     .where(ScheduleRun.manual.is_(False))
                     .group_by(ScheduleRun.name)
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             resumed = dict(
                 session.execute(
                     select(ScheduleState.name, ScheduleState.resumed_at).where(
                         ScheduleState.resumed_at.is_not(None)
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
         cursors: dict[str, dt.datetime] = {}
         self._fresh = set()

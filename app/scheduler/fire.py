@@ -32,6 +32,7 @@ from app.db.models import ScheduleRun
 from app.db.session import transaction
 from app.errors import InvalidJob
 from app.jobs import SPECS
+from app.scheduler.clock import Clock, SystemClock
 from app.scheduler.config import ResolvedSchedule
 from app.scheduler.state import FireResult
 
@@ -64,6 +65,7 @@ def fire(
     now: dt.datetime,
     replica: str,
     manual_by: str | None = None,
+    clock: Clock | None = None,
 ) -> FireResult:
     """Claim the fire at ``fire_time`` and enqueue its job; a fire someone else claimed sends nothing.
 
@@ -88,7 +90,8 @@ def fire(
     with transaction() as conn:
         if not _claim(conn, [{**base, "status": "claimed", "message_id": prepared.ref.message_id}]):
             return FireResult(name, fire_time, "claimed", key=key, duplicate=True)
-    return _publish(schedule, fire_time, prepared, key, success="manual" if manual_by else "enqueued")
+    success = "manual" if manual_by else "enqueued"
+    return _publish(schedule, fire_time, prepared, key, success=success, clock=clock)
 
 
 def record_missed(
@@ -131,7 +134,9 @@ def record_missed(
     return recorded
 
 
-def retry_unsent(schedules: Iterable[ResolvedSchedule], *, now: dt.datetime, replica: str) -> int:
+def retry_unsent(
+    schedules: Iterable[ResolvedSchedule], *, now: dt.datetime, replica: str, clock: Clock | None = None
+) -> int:
     """Publish again the fires whose publish failed, or whose claimer died before publishing, inside their grace.
 
     Each retry takes the row over with a conditional update first, so two leaders do not both retry it.
@@ -175,13 +180,13 @@ def retry_unsent(schedules: Iterable[ResolvedSchedule], *, now: dt.datetime, rep
                     .values(
                         status="claimed", message_id=prepared.ref.message_id, replica=replica, created_at=now
                     )
-                ).rowcount
-            if not taken:
+                    .returning(ScheduleRun.id)
+                ).first()
+            if taken is None:
                 continue
             key = fire_key(schedule.name, row.fire_time)
-            result = _publish(
-                schedule, row.fire_time, prepared, key, success="manual" if row.manual else "enqueued"
-            )
+            success = "manual" if row.manual else "enqueued"
+            result = _publish(schedule, row.fire_time, prepared, key, success=success, clock=clock)
             done += result.status in ("enqueued", "manual")
     return done
 
@@ -193,6 +198,7 @@ def _publish(
     key: str,
     *,
     success: str,
+    clock: Clock | None,
 ) -> FireResult:
     name, message_id = schedule.name, prepared.ref.message_id
     try:
@@ -206,7 +212,7 @@ def _publish(
             extra={"action": "schedule_failed", "schedule": name, "key": key, "error": type(err).__name__},
         )
         return FireResult(name, fire_time, "failed", message_id, reason, key)
-    enqueued_at = dt.datetime.now(dt.UTC)
+    enqueued_at = (clock or SystemClock()).now()
     lag = max(0.0, (enqueued_at - fire_time).total_seconds())
     _update(name, fire_time, message_id, status=success, enqueued_at=enqueued_at, lag_seconds=lag)
     metrics.SCHEDULE_FIRES.labels(name, success).inc()
@@ -252,7 +258,15 @@ def _update(name: str, fire_time: dt.datetime, message_id: str, **values: Any) -
 
 
 def _claim(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows``, skipping those whose (name, fire time) exists; returns how many were inserted."""
+    """Insert ``rows``, skipping those whose (name, fire time) exists; returns how many were inserted.
+
+    Counted with RETURNING: the driver's rowcount of ``INSERT ... ON CONFLICT DO NOTHING`` is -1 here, which
+    would read as a claim won.
+    """
     table: Table = ScheduleRun.__table__  # type: ignore[assignment]
-    statement = insert_for(conn, table).on_conflict_do_nothing(index_elements=["name", "fire_time"])
-    return sum(conn.execute(statement, row).rowcount for row in rows)
+    statement = (
+        insert_for(conn, table)
+        .on_conflict_do_nothing(index_elements=["name", "fire_time"])
+        .returning(table.c.id)
+    )
+    return sum(len(conn.execute(statement, row).all()) for row in rows)

@@ -102,9 +102,7 @@ def schedule_states() -> list[ScheduleState]:
                 select(ScheduleRun.name, func.count())
                 .where(ScheduleRun.status == "missed")
                 .group_by(ScheduleRun.name)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         outcomes = _outcomes(session, [r.message_id for r in latest.values() if r.message_id])
     states = []
@@ -212,9 +210,9 @@ def _outcomes(session: Session, message_ids: list[str]) -> dict[str, str]:
     if not message_ids:
         return {}
     return dict(
-        session.execute(select(JobRun.message_id, JobRun.status).where(JobRun.message_id.in_(message_ids)))
-        .tuples()
-        .all()
+        session.execute(
+            select(JobRun.message_id, JobRun.status).where(JobRun.message_id.in_(message_ids))
+        ).all()
     )
 
 

@@ -1,0 +1,165 @@
+"""Real ``jobs scheduler`` processes for tests, tied to the test process, and what they left behind.
+
+A test writes a ``SCHEDULES_FILE`` (usually every-second interval triggers), starts replicas with
+:func:`scheduler_replicas`, and reads the result: ``schedule_runs`` rows (:func:`runs`) and the messages on the
+queues (:func:`queued_keys`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from app.parent_death import LAUNCHER_PID_ENV
+from tests.support.helpers import ROOT, wait_for
+
+
+def every_second(*names: str, grace_s: float = 5) -> str:
+    """A ``SCHEDULES_FILE`` where ``names`` fire every second (interval) and every other schedule is off."""
+    sections = []
+    for name in (
+        "daily-reminders",
+        "sam-sync",
+        "entity-sync",
+        "analytics-refresh",
+        "cleanup",
+        "weekly-reports",
+    ):
+        if name in names:
+            sections.append(f'[{name}]\ntrigger = "interval"\nseconds = 1\nmisfire_grace_time = {grace_s}\n')
+        else:
+            sections.append(f"[{name}]\nenabled = false\n")
+    return "\n".join(sections)
+
+
+class SchedulerProcess:
+    """One ``jobs scheduler`` replica (``python -m app.cli scheduler``); its output goes to a log file."""
+
+    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+        self.log_path = log_path
+        full_env = {
+            **os.environ,
+            **env,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            LAUNCHER_PID_ENV: str(os.getpid()),
+        }
+        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "scheduler", "--http-port", "0"],
+            env=full_env,
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._log.close()
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def scheduler_replicas(env: dict[str, str], log_dir: Path) -> Iterator[Callable[[], SchedulerProcess]]:
+    """A starter of scheduler replicas; every one started inside the block is stopped at its end."""
+    numbers = itertools.count()
+    started: list[SchedulerProcess] = []
+
+    def start() -> SchedulerProcess:
+        process = SchedulerProcess(env, log_dir / f"scheduler-{next(numbers)}.log")
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
+
+
+def leader_pid(client: redis.Redis) -> int | None:
+    """The pid in the leader lock's token (``host:pid``), or None when nobody leads."""
+    token = client.get("jobs:scheduler:leader")
+    return int(token.decode().rsplit(":", 1)[1]) if token else None
+
+
+def wait_leader(
+    client: redis.Redis, among: list[SchedulerProcess], timeout: float = 30.0
+) -> SchedulerProcess:
+    """The replica among ``among`` that holds the lock, once one does."""
+
+    def found() -> SchedulerProcess | None:
+        for process in among:
+            if not process.alive():
+                raise AssertionError(f"scheduler exited with {process.proc.returncode}:\n{process.output()}")
+        pid = leader_pid(client)
+        return next((p for p in among if p.pid == pid), None)
+
+    leader = wait_for(found, timeout=timeout, what="a scheduler leader")
+    assert isinstance(leader, SchedulerProcess)
+    return leader
+
+
+def runs(name: str | None = None) -> list[Any]:
+    """``schedule_runs`` rows (of ``name``), oldest fire first, read with this process's DATABASE_URL."""
+    from sqlalchemy import select
+
+    from app.db.models import ScheduleRun
+    from app.db.session import session_scope
+
+    query = select(ScheduleRun).order_by(ScheduleRun.fire_time)
+    if name is not None:
+        query = query.where(ScheduleRun.name == name)
+    with session_scope() as session:
+        rows = list(session.scalars(query))
+        session.expunge_all()
+    return rows
+
+
+def enqueued_runs(name: str) -> list[Any]:
+    return [r for r in runs(name) if r.status == "enqueued"]
+
+
+def queued_keys(client: redis.Redis, queues: tuple[str, ...] = ("email", "sync")) -> collections.Counter[str]:
+    """How many messages on ``queues`` (ready or delayed) carry each ``schedule:`` idempotency key."""
+    import json
+
+    keys: collections.Counter[str] = collections.Counter()
+    for queue in queues:
+        for hash_name in (f"dramatiq:{queue}.msgs", f"dramatiq:{queue}.DQ.msgs"):
+            for body in client.hvals(hash_name):
+                key = json.loads(body).get("options", {}).get("idempotency_key", "")
+                if key.startswith("schedule:"):
+                    keys[key] += 1
+    return keys
