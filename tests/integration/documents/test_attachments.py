@@ -195,22 +195,24 @@ def test_corrupt_pdf_is_a_permanent_failure_recorded_once(
     assert attachments.attachments_of(NOTICE_A) == []
 
 
-@pytest.mark.parametrize(
-    ("body", "reason"),
-    [
-        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 200, "PNG image"),
-        (b"<!DOCTYPE html><html><body>Please log in</body></html>", "HTML page"),
-        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200, "legacy Office"),
-    ],
-)
 def test_unsupported_files_are_permanent_with_the_reason(
-    env: dict[str, str], server: AttachmentServer, body: bytes, reason: str
+    env: dict[str, str], server: AttachmentServer
 ) -> None:
-    url = server.add("/file.pdf", Route.file(body, content_type="application/pdf"))
-    with pytest.raises(PermanentError, match=reason):
-        attachments.process_attachment(request_id="att-unsupported", notice_id=NOTICE_A, url=url)
-    status = app.documents.status("att-unsupported")
-    assert status is not None and status.status == "failed" and reason in (status.error or "")
+    cases = {
+        "PNG image": b"\x89PNG\r\n\x1a\n" + b"\x00" * 200,
+        "HTML page": b"<!DOCTYPE html><html><body>Please log in</body></html>",
+        "legacy Office": b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 200,
+        "ZIP archive": SECURITY_DOCX.replace(b"word/document.xml", b"word/documenX.xml"),
+    }
+    for number, (reason, body) in enumerate(cases.items()):
+        # Every one served as a PDF: the bytes decide.
+        url = server.add(f"/file-{number}.pdf", Route.file(body, content_type="application/pdf"))
+        request_id = f"att-unsupported-{number}"
+        with pytest.raises(PermanentError, match=reason):
+            attachments.process_attachment(request_id=request_id, notice_id=NOTICE_A, url=url)
+        status = app.documents.status(request_id)
+        assert status is not None and status.status == "failed" and reason in (status.error or "")
+    assert attachments.attachments_of(NOTICE_A) == []
 
 
 def test_oversized_bodies_are_cut_off_at_the_cap(env: dict[str, str], server: AttachmentServer) -> None:
