@@ -30,6 +30,7 @@ PROCFILE_MODULES = (
     "actors.sync",
     "app.outbox",
     "app.admin.server",
+    "app.scheduler.process",
 )
 
 
@@ -50,6 +51,7 @@ def test_jobs_dev_runs_every_process_and_delivers_an_email(redis_client: redis.R
         "STORAGE_DIR": str(tmp_path / "storage"),
         "ADMIN_PORT": str(port),
         "WORKER_HTTP_PORT": "0",
+        "SCHEDULER_HTTP_PORT": "0",
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     log = (tmp_path / "dev.log").open("wb")
