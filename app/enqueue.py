@@ -241,6 +241,25 @@ def report(user_id: int, report: str, format: str = "pdf", **options: Any) -> Do
     return DocumentRequest(chosen, many([prepared], session=session)[0])
 
 
+def weekly_report_request_id(user_id: int, week: str) -> str:
+    """``weekly-42-2026-W48``: one weekly-summary PDF per user and week, whoever asks for it."""
+    return f"weekly-{user_id}-{week}"
+
+
+def weekly_summary_with_report_jobs(user_id: int, week: str) -> list[PreparedJob]:
+    """The user's weekly-summary PDF job, then the weekly email attaching that PDF (by its known path).
+
+    The email is retried while the file does not exist yet (``app/email/attachments.py``), so it goes out
+    once the documents queue has written the PDF, within the email queue's retry window (about an hour).
+    """
+    from app.documents.storage import default_path
+
+    request_id = weekly_report_request_id(user_id, week)
+    _, pdf = report_job(user_id, "weekly-summary", "pdf", request_id=request_id, week=week)
+    attachment = default_path("report", request_id, "pdf")
+    return [pdf, weekly_summary_job(user_id, week, attachments=(attachment,))]
+
+
 def data_export(
     user_id: int,
     dataset: str,

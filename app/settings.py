@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     admin_login_lockout_s: int = Field(default=30, ge=1)
 
     storage_dir: Path = PROJECT_ROOT / "var" / "storage"
+    #: Weekly summaries attach the user's weekly-summary PDF, generated first by the documents queue.
+    weekly_summary_pdf: bool = False
     #: Largest attachment ``process_attachment`` downloads (enforced while streaming); default 50 MB.
     attachment_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
     attachment_connect_timeout_s: float = Field(default=10.0, gt=0)
@@ -122,6 +124,8 @@ class Settings(BaseSettings):
     attachment_read_timeout_s: float = Field(default=30.0, gt=0)
     #: Longest whole download (a server trickling bytes under the read timeout ends here, retried).
     attachment_download_timeout_s: float = Field(default=300.0, gt=0)
+    #: Attachment URLs resolving to loopback, private or link-local addresses are refused unless this is set.
+    attachment_allow_private_hosts: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     prometheus_multiproc_dir: Path | None = None

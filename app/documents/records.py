@@ -45,6 +45,8 @@ class DocumentStatus:
     row_count: int | None
     error: str | None
     attempts: int
+    #: The Dramatiq message of the latest attempt (the admin's jobs page links the two).
+    message_id: str | None
     params: dict[str, Any]
     created_at: dt.datetime
     started_at: dt.datetime | None

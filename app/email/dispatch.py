@@ -27,7 +27,8 @@ BATCH_SIZE = 1000
 #: Local hour at which users get their daily reminder.
 REMINDER_HOUR = 9
 
-MakeJob = Callable[[int, str], enqueue.PreparedJob]
+#: The job(s) of one user: the email, or (weekly, with WEEKLY_SUMMARY_PDF) the PDF report and the email.
+MakeJob = Callable[[int, str], enqueue.PreparedJob | list[enqueue.PreparedJob]]
 
 
 def dispatch_daily_reminders(*, at: dt.datetime, batch_size: int = BATCH_SIZE) -> int:
@@ -56,12 +57,27 @@ def due_zones(names: Iterable[str], hour: dt.datetime) -> dict[str, dt.date]:
 
 
 def dispatch_weekly_summaries(*, week: str, batch_size: int = BATCH_SIZE) -> int:
-    """Enqueue the weekly summary of ISO ``week`` for every reachable user."""
-    sent = _fan_out(
-        _reachable(), lambda user_id, _tz: enqueue.weekly_summary_job(user_id, week), batch_size=batch_size
+    """Enqueue the weekly summary of ISO ``week`` for every reachable user.
+
+    With ``WEEKLY_SUMMARY_PDF`` each user's weekly-summary PDF is requested from the documents queue in the
+    same batch, and the email attaches it (retried while the PDF is not written yet).
+    """
+    from app.settings import get_settings
+
+    make: MakeJob = (
+        (lambda user_id, _tz: enqueue.weekly_summary_with_report_jobs(user_id, week))
+        if get_settings().weekly_summary_pdf
+        else (lambda user_id, _tz: enqueue.weekly_summary_job(user_id, week))
     )
+    sent = _fan_out(_reachable(), make, batch_size=batch_size)
     logger.info("weekly summaries dispatched", extra={"week": week, "messages": sent})
     return sent
+
+
+def _flat(
+    made: Iterable[enqueue.PreparedJob | list[enqueue.PreparedJob]],
+) -> list[enqueue.PreparedJob]:
+    return [job for item in made for job in (item if isinstance(item, list) else [item])]
 
 
 def _reachable() -> list[ColumnElement[bool]]:
@@ -86,7 +102,7 @@ def _fan_out(filters: list[ColumnElement[bool]], make: MakeJob, *, batch_size: i
             ).all()
             if not rows:
                 return total
-            enqueue.many([make(user_id, tz) for user_id, tz in rows])
+            enqueue.many(_flat(make(user_id, tz) for user_id, tz in rows))
             total += len(rows)
             last_id = rows[-1][0]
             if len(rows) < batch_size:
