@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import orjson
 
+from app.redis_client import platform_key
 from app.sync.errors import (
     QuotaReserved,
     SamGovAuthError,
@@ -66,6 +67,9 @@ MAX_ENTITY_SIZE = 10
 MAX_ENTITY_RECORDS = 10_000
 #: SAM.gov's date format for ``postedFrom`` / ``postedTo``.
 DATE_FORMAT = "%m/%d/%Y"
+#: How long a detected offset mode is trusted by every process; a walk in a remembered mode that ends short
+#: forgets it at once (SAM.gov may have changed), so the next walk detects it again.
+MODE_MEMORY_S = 24 * 3600
 #: The format of ``nextAccessTime`` in a 429 body: ``2026-Jun-11 00:00:00+0000 UTC``.
 NEXT_ACCESS_FORMAT = "%Y-%b-%d %H:%M:%S%z"
 
@@ -248,6 +252,10 @@ class SamGovClient:
         check_range(posted_from, posted_to)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+        remembered = self.offset_mode == "auto" and start is None
+        if remembered:
+            self.offset_mode = self._remembered_mode()
+        remembered = remembered and self.offset_mode != "auto"
         walk = PageWalk(limit=limit, mode=self.offset_mode, start=start)
         base = {
             **{k: str(v) for k, v in filters.items()},
@@ -261,8 +269,12 @@ class SamGovClient:
             records, total = _opportunities(body)
             fresh, duplicates = walk.accept(records, total)
             if walk.mode != "auto" and self.offset_mode == "auto":
-                # Detected once per client: later walks need no probe.
+                # Detected once: later walks of this client, and of every process for a day, need no probe.
                 self.offset_mode = walk.mode
+                self._remember_mode(walk.mode)
+            if walk.done and walk.shortfall and remembered:
+                # Perhaps SAM.gov changed its mind about offset: forget, the next walk detects again.
+                self._forget_mode()
             if walk.done and walk.shortfall:
                 logger.warning(
                     "SAM.gov paging ended short",
@@ -285,6 +297,27 @@ class SamGovClient:
                 shortfall=walk.shortfall if walk.done else 0,
                 next_cursor=None if walk.done else walk.cursor,
             )
+
+    def _mode_key(self) -> str:
+        return platform_key("samgov", "offset_mode", urlsplit(self.base_url).netloc)
+
+    def _remembered_mode(self) -> OffsetMode:
+        """The mode a walk of any process detected today for this server, else "auto" (kept in the budget's
+        Redis; without a budget, nothing is remembered)."""
+        if self.quota is None:
+            return "auto"
+        raw = self.quota.redis.get(self._mode_key())
+        mode = raw.decode() if raw else "auto"
+        return "page" if mode == "page" else "record" if mode == "record" else "auto"
+
+    def _remember_mode(self, mode: OffsetMode) -> None:
+        if self.quota is not None:
+            self.quota.redis.set(self._mode_key(), mode, ex=MODE_MEMORY_S)
+
+    def _forget_mode(self) -> None:
+        self.offset_mode = "auto"
+        if self.quota is not None:
+            self.quota.redis.delete(self._mode_key())
 
     # -- entities
 

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from app.errors import RateLimited, SettingsError
-from app.sync.client import SamGovClient, require_key
+from app.sync.client import OpportunityPage, SamGovClient, require_key
 from app.sync.errors import QuotaReserved, SamGovRateLimited
 from app.sync.quota import QuotaBudget
 from app.testing.samgov_server import Fault, SamGovSimulator
@@ -187,3 +187,35 @@ def test_settings_give_the_budget_and_refuse_the_real_api_without_a_key(
     finally:
         reset_settings()
     require_key("http://127.0.0.1:9", None)
+
+
+def walk_all(client: SamGovClient) -> list[OpportunityPage]:
+    return list(
+        client.iter_opportunity_pages(
+            posted_from=date(2026, 8, 3), posted_to=date(2026, 11, 30), purpose="scheduled", limit=400
+        )
+    )
+
+
+def test_the_detected_offset_mode_is_shared_through_redis_and_forgotten_when_wrong(
+    redis_client: redis.Redis[bytes], samgov_server: SamGovSimulator
+) -> None:
+    total = len(samgov_server.dataset.query(date(2026, 8, 3), date(2026, 11, 30)))
+    needed = -(-total // 400)
+    quota = budget(redis_client, daily=1000)
+    # Given one client (one worker) detected record offsets
+    with samgov_client(samgov_server, quota=quota) as first:
+        assert sum(len(p.records) for p in walk_all(first)) == total
+    assert samgov_server.count() == needed + 1  # the probe
+    # When a new client (another worker) walks, it needs no probe
+    with samgov_client(samgov_server, quota=quota) as second:
+        assert sum(len(p.records) for p in walk_all(second)) == total
+    assert samgov_server.count() == 2 * needed + 1
+    # And when SAM.gov switches to page indexes, the remembered mode's short walk is reported and forgotten,
+    # and the next walk detects the new mode and gets everything
+    samgov_server.configure(offset_mode="page")
+    with samgov_client(samgov_server, quota=quota) as third:
+        assert walk_all(third)[-1].shortfall > 0
+        again = walk_all(third)
+    assert sum(len(p.records) for p in again) == total and again[-1].shortfall == 0
+    assert third.offset_mode == "page"
