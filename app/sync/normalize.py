@@ -90,8 +90,10 @@ def payload_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(record)).hexdigest()
 
 
-def opportunity_row(record: object) -> OpportunityRow:
-    """Normalize one opportunity record; raises :class:`Rejected` naming the first field that is wrong."""
+def opportunity_row(record: object, *, canonical: bytes | None = None) -> OpportunityRow:
+    """Normalize one opportunity record; raises :class:`Rejected` naming the first field that is wrong.
+
+    ``canonical`` is the record's :func:`canonical_json` when the caller has it already (it hashed first)."""
     if not isinstance(record, dict):
         raise Rejected(f"record is {type(record).__name__}, not an object")
     notice_id = record.get("noticeId")
@@ -136,7 +138,7 @@ def opportunity_row(record: object) -> OpportunityRow:
         "resource_links": [str(link) for link in (record.get("resourceLinks") or []) if link],
         "raw": record,
     }
-    canonical = canonical_json(record)
+    canonical = canonical if canonical is not None else canonical_json(record)
     digest = hashlib.sha256(canonical).hexdigest()
     columns["payload_hash"] = digest
     return OpportunityRow(

@@ -19,6 +19,7 @@ from app.constants import SYNC_QUEUE
 from app.db.session import session_scope
 from app.sync import runs
 from app.sync.attempts import is_final_failure
+from app.sync.prefetch import prefetched
 from app.sync.upsert import Counts, upsert_opportunities
 
 if TYPE_CHECKING:
@@ -97,9 +98,10 @@ def sync_opportunity_partition(
     try:
         for walk in range(1 + REWALKS):
             shortfall = 0
-            for page in active.iter_opportunity_pages(
+            pages = active.iter_opportunity_pages(
                 posted_from=posted_from, posted_to=posted_to, purpose="scheduled", start=start
-            ):
+            )
+            for page in prefetched(pages):
                 with session_scope() as session:
                     counts = upsert_opportunities(session.connection(), page.records, run_id=sync_run_id)
                     runs.record_page(

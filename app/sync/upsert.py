@@ -17,6 +17,7 @@ transaction per page, so a page is stored whole or not at all, and a retried pag
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -29,10 +30,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.db.models import Entity, Opportunity, SyncRejectedRecord
 from app.db.types import utcnow
 from app.sync.normalize import (
+    NOTICE_ID,
     OPPORTUNITY_COLUMNS,
     EntityRow,
     OpportunityRow,
     Rejected,
+    canonical_json,
     entity_row,
     opportunity_row,
 )
@@ -68,22 +71,37 @@ class Counts:
 def upsert_opportunities(
     connection: Connection, records: Sequence[object], *, run_id: int | None = None
 ) -> Counts:
-    """Store one page of opportunity records; returns its counts. ``connection`` is in a transaction."""
+    """Store one page of opportunity records; returns its counts. ``connection`` is in a transaction.
+
+    Records are hashed before they are normalized: an unchanged one (most of a re-sync) costs its hash and its
+    share of one SELECT, nothing more."""
     counts = Counts(fetched=len(records))
+    hashed: dict[str, tuple[object, bytes, str]] = {}
+    malformed: list[object] = []
+    for record in records:
+        key = record.get("noticeId") if isinstance(record, dict) else None
+        if isinstance(record, dict) and isinstance(key, str) and NOTICE_ID.match(key):
+            canonical = canonical_json(record)
+            # A notice repeated within the page: its last copy wins.
+            hashed[key.lower()] = (record, canonical, hashlib.sha256(canonical).hexdigest())
+        else:
+            malformed.append(record)
+    stored = _stored_hashes(connection, OPPORTUNITIES.c.notice_id, list(hashed))
     rows: dict[str, OpportunityRow] = {}
     rejected: list[dict[str, Any]] = []
-    for record in records:
+    for record in malformed:
+        rejected.append(_rejected(run_id, "opportunity", record, "noticeId", _reason(record)))
+    for key, (record, canonical, digest) in hashed.items():
+        if stored.get(key) == digest:
+            continue
         try:
-            row = opportunity_row(record)
+            rows[key] = opportunity_row(record, canonical=canonical)
         except Rejected as err:
             rejected.append(_rejected(run_id, "opportunity", record, "noticeId", str(err)))
-            continue
-        rows[row.notice_id] = row  # a notice repeated within the page: its last copy wins
     counts.invalid = len(rejected)
     if rejected:
         connection.execute(REJECTED.insert(), rejected)
-    stored = _stored_hashes(connection, OPPORTUNITIES.c.notice_id, list(rows))
-    changed = [row for key, row in rows.items() if stored.get(key) != row.payload_hash]
+    changed = list(rows.values())
     counts.unchanged = len(records) - counts.invalid - len(changed)
     if changed:
         if connection.dialect.name == "postgresql":
@@ -123,6 +141,15 @@ def upsert_entities(
         counts.inserted, counts.updated = _executemany_upsert(connection, ENTITIES, "uei", values, stored)
         counts.unchanged += len(changed) - counts.inserted - counts.updated
     return counts
+
+
+def _reason(record: object) -> str:
+    """Why a record without a usable ``noticeId`` is refused (normalization says it in its words)."""
+    try:
+        opportunity_row(record)
+    except Rejected as err:
+        return str(err)
+    return "noticeId is missing or not 32 hexadecimal characters"
 
 
 def _stored_hashes(connection: Connection, key: Any, ids: list[str]) -> dict[str, str]:

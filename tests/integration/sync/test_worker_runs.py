@@ -90,6 +90,7 @@ def test_a_429_in_the_middle_of_a_partition_resumes_at_the_page_it_stopped(
 
         # When the 429 came, the day's budget was marked spent: here the quota resets (as at 00:00 UTC)
         wait_for(lambda: simulator.count(status=429) == 1, timeout=30, what="the 429")
+        wait_for(lambda: quota_spent(redis_client), timeout=10, what="the budget marked spent")
         for key in redis_client.scan_iter("jobs:samgov:quota:*"):
             redis_client.delete(key)
         wait_for(lambda: run_ids() != [], timeout=10, what="the run row")
@@ -104,6 +105,11 @@ def test_a_429_in_the_middle_of_a_partition_resumes_at_the_page_it_stopped(
             stored = session.scalar(select(func.count()).select_from(Opportunity))
         assert stored == len(simulator.dataset.valid_ids(first, last))
         assert_no_key(worker)
+
+
+def quota_spent(client: redis.Redis) -> bool:
+    """The client marks the day's budget spent right after SAM.gov's 429 (SAM_GOV_DAILY_QUOTA, default 1000)."""
+    return any(int(client.get(key) or 0) >= 1000 for key in client.scan_iter("jobs:samgov:quota:*"))
 
 
 def run_ids() -> list[int]:
