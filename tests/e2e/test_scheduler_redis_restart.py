@@ -1,0 +1,85 @@
+"""Redis dies and comes back empty under two scheduler replicas: the lock, the queues and every done-mark are
+gone, yet no fire is sent twice, because each fire's claim is its ``schedule_runs`` row in PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.support.helpers import wait_for
+from tests.support.redis_server import RedisServer, owned_redis  # noqa: F401  (a fixture)
+from tests.support.scheduler import (
+    enqueued_runs,
+    every_second,
+    queued_keys,
+    runs,
+    scheduler_replicas,
+    wait_leader,
+)
+
+pytestmark = pytest.mark.e2e
+
+NAMES = ("cleanup", "weekly-reports")
+
+
+def _wipe(server: RedisServer) -> None:
+    """Delete the server's data files, so that it restarts empty (as a Redis without persistence would)."""
+    for entry in server.directory.iterdir():
+        if entry.name != "redis.log":
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def test_redis_restarted_empty_mid_run_sends_no_fire_twice(
+    platform_env: dict[str, str],
+    owned_redis: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "schedules.toml"
+    path.write_text(every_second(*NAMES, grace_s=5))
+    env = {
+        **platform_env,
+        "REDIS_URL": owned_redis.url(),
+        "SCHEDULES_FILE": str(path),
+        "SCHEDULER_LOCK_TTL_S": "2",
+        "SCHEDULER_LOCK_RENEW_S": "0.5",
+    }
+    client: redis.Redis = owned_redis.client()
+    total = lambda: sum(len(enqueued_runs(n)) for n in NAMES)  # noqa: E731
+    with scheduler_replicas(env, tmp_path) as start:
+        replicas = [start(), start()]
+        leader = wait_leader(client, replicas)
+        wait_for(lambda: total() >= 8, timeout=40, what="8 fires before the outage")
+
+        # When Redis is killed and restarted with nothing
+        owned_redis.kill()
+        wait_for(lambda: "leadership lost" in leader.output(), timeout=20, what="the leader to step down")
+        before = {r.fire_time for n in NAMES for r in runs(n) if r.status == "enqueued"}
+        _wipe(owned_redis)
+        owned_redis.start()
+        assert client.dbsize() == 0
+        after_restart = total()
+
+        # Then firing resumes under whichever replica takes the lock
+        wait_leader(client, replicas)
+        wait_for(lambda: total() >= after_restart + 8, timeout=40, what="8 fires after the restart")
+        for replica in replicas:
+            replica.signal(signal.SIGTERM)
+
+    # No fire sent before the outage was sent again (the done-marks and the lock were lost with Redis) ...
+    keys = queued_keys(client)
+    assert keys and max(keys.values()) == 1, keys.most_common(3)
+    resent = [k for k in keys if any(k.endswith(t.strftime("%Y-%m-%dT%H:%M:%SZ")) for t in before)]
+    assert resent == []
+    # ... and every second has exactly one row, none left half-sent
+    for name in NAMES:
+        rows = runs(name)
+        times = [r.fire_time for r in rows]
+        assert len(times) == int((times[-1] - times[0]).total_seconds()) + 1
+        assert {r.status for r in rows} <= {"enqueued", "missed", "failed"}, [
+            (r.status, r.reason) for r in rows
+        ]
+        assert all(r.reason.startswith("enqueue failed") for r in rows if r.status == "failed")
