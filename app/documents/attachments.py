@@ -32,7 +32,7 @@ from app.db.models import Attachment, AttachmentNotice
 from app.db.session import autocommit, transaction
 from app.db.types import utcnow
 from app.documents import storage
-from app.documents.download import download
+from app.documents.download import Policy, download
 from app.documents.extract import EXTENSIONS, Extracted, extract, sniff
 from app.errors import PermanentError, RetryableError
 from app.settings import get_settings
@@ -132,15 +132,7 @@ def _attempt(*, request_id: str, notice_id: str, url: str) -> tuple[AttachmentRe
             if expected:
                 out.progress(DOWNLOAD_SHARE * received / expected)
 
-        got = download(
-            url,
-            target=out.temp_path,
-            max_bytes=settings.attachment_max_bytes,
-            connect_timeout_s=settings.attachment_connect_timeout_s,
-            read_timeout_s=settings.attachment_read_timeout_s,
-            total_timeout_s=settings.attachment_download_timeout_s,
-            on_progress=report,
-        )
+        got = download(url, target=out.temp_path, policy=Policy.from_settings(settings), on_progress=report)
         out.progress(DOWNLOAD_SHARE)
         record = _load(got.sha256)
         outcome = DEDUPLICATED

@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import email.message
 import hashlib
+import ipaddress
 import logging
 import re
+import socket
 import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import httpx
 
 from app.errors import PermanentError, RateLimited, RetryableError
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +88,33 @@ def name_from_headers(content_disposition: str | None, url: str) -> str | None:
     return segment or None
 
 
+@dataclass(frozen=True)
+class Policy:
+    """The limits of a download (the ``ATTACHMENT_*`` settings)."""
+
+    max_bytes: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    total_timeout_s: float
+    #: Fetch from loopback, private, link-local and other non-public addresses (tests, a local mirror).
+    allow_private_hosts: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Policy:
+        return cls(
+            max_bytes=settings.attachment_max_bytes,
+            connect_timeout_s=settings.attachment_connect_timeout_s,
+            read_timeout_s=settings.attachment_read_timeout_s,
+            total_timeout_s=settings.attachment_download_timeout_s,
+            allow_private_hosts=settings.attachment_allow_private_hosts,
+        )
+
+
 def download(
     url: str,
     *,
     target: Path,
-    max_bytes: int,
-    connect_timeout_s: float,
-    read_timeout_s: float,
-    total_timeout_s: float,
+    policy: Policy,
     on_progress: Callable[[int, int | None], None] | None = None,
 ) -> Downloaded:
     """Stream ``url`` into ``target`` (a temporary name the caller renames); raises the module's errors.
@@ -98,7 +122,10 @@ def download(
     ``target`` is deleted when the download fails. ``on_progress(received, expected)`` is called after each
     chunk (``expected`` is the Content-Length, or None when the server sent none).
     """
-    timeout = httpx.Timeout(connect=connect_timeout_s, read=read_timeout_s, write=read_timeout_s, pool=5.0)
+    timeout = httpx.Timeout(
+        connect=policy.connect_timeout_s, read=policy.read_timeout_s, write=policy.read_timeout_s, pool=5.0
+    )
+    hooks = {} if policy.allow_private_hosts else {"request": [_refuse_non_public_hosts]}
     try:
         with (
             target.open("wb") as handle,
@@ -107,9 +134,12 @@ def download(
                 follow_redirects=True,
                 max_redirects=MAX_REDIRECTS,
                 headers={"User-Agent": _USER_AGENT},
+                event_hooks=hooks,
             ) as client,
         ):
-            result = _stream(client, url, handle, target, max_bytes, total_timeout_s, on_progress)
+            result = _stream(
+                client, url, handle, target, policy.max_bytes, policy.total_timeout_s, on_progress
+            )
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -180,6 +210,26 @@ def _stream(
         header_content_type=header_type,
         final_url=final_url,
     )
+
+
+def _refuse_non_public_hosts(request: httpx.Request) -> None:
+    """Run before the first request and before each redirect: the URL's host must resolve to public addresses
+    only, so an attachment link cannot make the worker read the cloud metadata service or an internal admin.
+
+    The name is resolved again when connecting; a DNS answer changed in between (rebinding) is not caught.
+    """
+    host = request.url.host
+    try:
+        answers = socket.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+    except socket.gaierror as err:
+        raise RetryableError(f"attachment host {host} does not resolve: {err.strerror}") from err
+    for *_, sockaddr in answers:
+        address = ipaddress.ip_address(sockaddr[0])
+        if not address.is_global:
+            raise PermanentError(
+                f"attachment URL refused: {host} resolves to the non-public address {address} "
+                "(ATTACHMENT_ALLOW_PRIVATE_HOSTS=true allows it)"
+            )
 
 
 def _check_status(response: httpx.Response) -> None:

@@ -44,6 +44,8 @@ def env(docs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[d
         # Generous for a loaded CI machine: only the slow-server test waits for it.
         "ATTACHMENT_READ_TIMEOUT_S": "2",
         "ATTACHMENT_DOWNLOAD_TIMEOUT_S": "3",
+        # The test server listens on 127.0.0.1; production refuses such addresses (see the last test).
+        "ATTACHMENT_ALLOW_PRIVATE_HOSTS": "true",
     }.items():
         monkeypatch.setenv(name, value)
     reset_settings()
@@ -280,3 +282,15 @@ def test_server_errors_retry_and_client_errors_do_not(env: dict[str, str], serve
     with pytest.raises(PermanentError, match="redirects more than"):
         attachments.process_attachment(request_id="att-http-loop", notice_id=NOTICE_A, url=loop)
     assert server.hits("/loop") == 6  # the first request and five redirects
+
+
+def test_non_public_addresses_are_refused_by_default(
+    env: dict[str, str], server: AttachmentServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ATTACHMENT_ALLOW_PRIVATE_HOSTS", "false")
+    reset_settings()
+    url = server.add("/internal.pdf", Route.file(SOLICITATION))
+    for number, target in enumerate((url, url.replace("127.0.0.1", "localhost"))):
+        with pytest.raises(PermanentError, match="non-public address"):
+            attachments.process_attachment(request_id=f"att-private-{number}", notice_id=NOTICE_A, url=target)
+    assert server.hits("/internal.pdf") == 0  # refused before connecting

@@ -42,6 +42,16 @@ HEADERS = ["ID", "Section", "Requirement", "Source", "Page", "Type", "Owner", "S
 
 
 @pytest.fixture
+def docs_env(docs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The documents environment, allowed to download from the test server on 127.0.0.1."""
+    monkeypatch.setenv("ATTACHMENT_ALLOW_PRIVATE_HOSTS", "true")
+    from app.settings import reset_settings
+
+    reset_settings()
+    return {**docs_env, "ATTACHMENT_ALLOW_PRIVATE_HOSTS": "true"}
+
+
+@pytest.fixture
 def server() -> Iterator[Any]:
     from app.testing.attachment_server import AttachmentServer, Route
 
@@ -170,7 +180,9 @@ def test_pdf_matrix_is_landscape_with_every_requirement(docs_env: dict[str, str]
     raw = subprocess.run(
         ["pdftotext", "-raw", str(path), "-"], capture_output=True, check=True, text=True
     ).stdout
-    cells = " ".join(raw.split()).replace("- ", "-")  # a cell wraps after a hyphen: "Government-" / "furnished"
+    cells = " ".join(raw.split()).replace(
+        "- ", "-"
+    )  # a cell wraps after a hyphen: "Government-" / "furnished"
     size = subprocess.run(["pdfinfo", str(path)], capture_output=True, check=True, text=True).stdout
     assert re.search(r"Page size:\s+841\.89 x 595\.2\d* pts", size), size  # A4 landscape
     assert "Enterprise Service Desk Support Services" in text and "36C10B27R0042" in text
