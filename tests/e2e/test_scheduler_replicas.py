@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.helpers import ROOT, wait_for
+from tests.support.helpers import ROOT, free_port, wait_for
 from tests.support.scheduler import (
     SchedulerProcess,
     enqueued_runs,
@@ -145,3 +145,52 @@ def test_a_malformed_schedules_file_stops_the_scheduler_with_one_line(
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines == ["jobs: invalid SCHEDULES_FILE: [cleanup] seconds: must be a number of at least 0"]
+
+
+def test_a_pause_from_another_process_stops_the_running_leader_until_resumed(
+    replica_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    import httpx
+
+    from app.scheduler import state
+
+    port = free_port()
+    with scheduler_replicas(replica_env, tmp_path) as start:
+        leader = wait_leader(redis_client, [start(http_port=port)])
+        wait_for(lambda: len(enqueued_runs("cleanup")) >= 2, timeout=40, what="cleanup firing")
+
+        # When an operator pauses cleanup from this process (only the database is shared with the leader)
+        state.pause("cleanup", by="test:operator")
+        paused_at = dt.datetime.now(dt.UTC)
+        # the other schedule goes on: the leader is alive and skipping cleanup, not stuck
+        seen = len(enqueued_runs("weekly-reports"))
+        wait_for(
+            lambda: len(enqueued_runs("weekly-reports")) >= seen + 4, timeout=40, what="4 more weekly fires"
+        )
+        while_paused = [
+            r for r in enqueued_runs("cleanup") if r.fire_time > paused_at + dt.timedelta(seconds=1)
+        ]
+        assert while_paused == []
+
+        # Then after resume it fires again, from its next fire (the paused seconds are not caught up)
+        state.resume("cleanup", by="test:operator")
+        resumed_at = dt.datetime.now(dt.UTC)
+        wait_for(
+            lambda: any(r.fire_time >= resumed_at for r in enqueued_runs("cleanup")),
+            timeout=40,
+            what="cleanup again",
+        )
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=10)
+
+    gap = [r for r in runs("cleanup") if paused_at + dt.timedelta(seconds=1) < r.fire_time < resumed_at]
+    assert gap == []  # no row at all: paused fires are neither sent nor recorded missed
+    assert health.status_code == 200 and health.text == "leader\n"
+    assert 'worker_schedule_last_run_timestamp_seconds{schedule="cleanup"}' in metrics
+    assert f'worker_scheduler_leader{{replica="{_replica_of(leader)}"}} 1.0' in metrics
+    assert 'worker_schedule_fires_total{schedule="weekly-reports",status="enqueued"}' in metrics
+
+
+def _replica_of(process: SchedulerProcess) -> str:
+    """``host:pid`` as the process recorded itself in ``schedule_runs.replica``."""
+    return str(next(r.replica for r in runs() if r.replica.endswith(f":{process.pid}")))

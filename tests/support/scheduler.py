@@ -45,8 +45,9 @@ def every_second(*names: str, grace_s: float = 5) -> str:
 class SchedulerProcess:
     """One ``jobs scheduler`` replica (``python -m app.cli scheduler``); its output goes to a log file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, http_port: int = 0) -> None:
         self.log_path = log_path
+        self.http_port = http_port
         full_env = {
             **os.environ,
             **env,
@@ -56,7 +57,7 @@ class SchedulerProcess:
         }
         self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "scheduler", "--http-port", "0"],
+            [sys.executable, "-m", "app.cli", "scheduler", "--http-port", str(http_port)],
             env=full_env,
             cwd=ROOT,
             stdout=self._log,
@@ -92,13 +93,13 @@ class SchedulerProcess:
 
 
 @contextlib.contextmanager
-def scheduler_replicas(env: dict[str, str], log_dir: Path) -> Iterator[Callable[[], SchedulerProcess]]:
-    """A starter of scheduler replicas; every one started inside the block is stopped at its end."""
+def scheduler_replicas(env: dict[str, str], log_dir: Path) -> Iterator[Callable[..., SchedulerProcess]]:
+    """A starter of scheduler replicas (``start(http_port=...)``); every one started is stopped at the end."""
     numbers = itertools.count()
     started: list[SchedulerProcess] = []
 
-    def start() -> SchedulerProcess:
-        process = SchedulerProcess(env, log_dir / f"scheduler-{next(numbers)}.log")
+    def start(http_port: int = 0) -> SchedulerProcess:
+        process = SchedulerProcess(env, log_dir / f"scheduler-{next(numbers)}.log", http_port=http_port)
         started.append(process)
         return process
 
