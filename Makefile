@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-# Debian packages only the suite needs: Chromium drives the admin's browser tests. Running needs none (nothing that
-# `make run` starts imports WeasyPrint; its libraries come back with the documents actors that render PDFs).
-TEST_PACKAGES := chromium
+# Debian packages `make run` needs: the documents worker renders PDFs with WeasyPrint (Pango, HarfBuzz's subsetter)
+# in DejaVu, the font its stylesheet names and embeds.
+RUN_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+# Debian packages only the suite needs: Chromium drives the admin's browser tests; poppler-utils (pdftotext, pdfinfo,
+# pdffonts) reads the PDFs the documents tests write.
+TEST_PACKAGES := chromium poppler-utils
 
-.PHONY: install install-test test-deps redis services run test test-fast lint format bench clean
+.PHONY: install install-test run-deps test-deps apt-packages redis services run test test-fast lint format bench clean
 
 ## The platform's own dependencies (what `make run` needs); `install-test` adds the suite's, linters' and benches'.
 install: $(STAMP)
@@ -26,8 +29,15 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(TEST_STAMP)
 
+## System packages: run-deps for `make run`, test-deps for the suite (both installed only when missing).
+run-deps:
+	@$(MAKE) --no-print-directory apt-packages PACKAGES="$(RUN_PACKAGES)"
+
 test-deps:
-	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-packages PACKAGES="$(RUN_PACKAGES) $(TEST_PACKAGES)"
+
+apt-packages:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -43,7 +53,7 @@ services:
 	@bash .ci/services
 
 ## Start every process of the platform on the embedded defaults (SQLite, file email backend).
-run: install redis
+run: install run-deps redis
 	$(BIN)/jobs migrate
 	@echo "Admin will be at http://127.0.0.1:$${ADMIN_PORT:-8500}/admin/queues"
 	$(BIN)/jobs dev

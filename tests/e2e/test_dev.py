@@ -117,9 +117,10 @@ def make_dry_run(target: str) -> str:
 def test_make_run_starts_only_redis_and_installs_no_test_tools() -> None:
     # When make run is planned on a fresh checkout (-B: as if nothing were installed yet)
     commands = make_dry_run("run")
-    # Then it starts Redis and the platform, and neither a browser, PDF tools, PostgreSQL nor the test extras
-    assert "bash .ci/redis" in commands and "jobs dev" in commands
-    for unwanted in ("chromium", "poppler", "libpango", "apt-get", "postgres", ".ci/services", "[test]"):
+    # Then it starts Redis and the platform with WeasyPrint's libraries (the documents worker renders PDFs),
+    # and neither a browser, PDF tools, PostgreSQL nor the test extras
+    assert "bash .ci/redis" in commands and "jobs dev" in commands and "libpango" in commands
+    for unwanted in ("chromium", "poppler", "postgres", ".ci/services", "[test]"):
         assert unwanted not in commands, unwanted
 
 
@@ -128,10 +129,12 @@ def test_make_test_installs_and_starts_what_the_suite_needs() -> None:
     assert "chromium" in commands and "bash .ci/services" in commands and "'.[test]'" in commands
 
 
-def test_no_process_of_the_procfile_imports_weasyprint() -> None:
-    """WeasyPrint's Debian libraries are not installed by ``make run``: nothing it starts may need them."""
+def test_only_the_documents_worker_imports_weasyprint() -> None:
+    """The documents worker loads WeasyPrint once at start (``make run-deps`` installs its libraries); no other
+    process pays for it, and the web app's enqueue helpers and ``app.documents`` read API stay without it."""
+    others = [name for name in PROCFILE_MODULES if name != "actors.documents"]
     code = (
-        f"import sys\nfor name in {PROCFILE_MODULES!r}: __import__(name)\n"
+        f"import sys\nfor name in {[*others, 'app.documents', 'app.enqueue']!r}: __import__(name)\n"
         "print(sorted(name for name in sys.modules if name.partition('.')[0] == 'weasyprint'))"
     )
     result = subprocess.run(
