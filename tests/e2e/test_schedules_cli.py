@@ -2,7 +2,8 @@
 
 The schedulers run on a test ``SCHEDULES_FILE``: in the pause test two schedules whose actors exist today
 (``daily-reminders`` and ``weekly-reports``, both on the email queue) fire every second; elsewhere every schedule
-fires once a year, so that nothing but the operator's run-now enqueues anything while the test looks.
+is disabled, so that nothing but the operator's run-now enqueues anything while the test looks. The replicas
+come from ``tests/support/scheduler.py`` (tied to the test process).
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from sqlalchemy import func, select
 from app.db.models import AuditEvent, ScheduleRun
 from app.db.session import session_scope
 from tests.support.helpers import ROOT, wait_for
+from tests.support.scheduler import SchedulerProcess, every_second, scheduler_replicas, wait_leader
 
 pytestmark = pytest.mark.e2e
 
@@ -33,20 +33,7 @@ PAUSED = "daily-reminders"
 #: Fires every second beside it, to show the leader ticking while PAUSED stays silent.
 CONTROL = "weekly-reports"
 #: Every schedule disabled: nothing fires during a test unless an operator asks (run-now fires disabled ones too).
-QUIET_FILE = "".join(f"[{name}]\nenabled = false\n\n" for name in SCHEDULES)
-#: PAUSED and CONTROL every second, the others disabled.
-EVERY_SECOND_FILE = "".join(
-    f'[{name}]\ntrigger = "interval"\nseconds = 1\n\n'
-    if name in (PAUSED, CONTROL)
-    else f"[{name}]\nenabled = false\n\n"
-    for name in SCHEDULES
-)
-#: Starts ``jobs`` tied to this test process: if the test run is killed, the kernel stops the scheduler.
-TIED = (
-    "import sys; from app.parent_death import die_with_parent\n"
-    "if not die_with_parent(int(sys.argv[1])): sys.exit(1)\n"
-    "from app.cli import main; main(sys.argv[2:])"
-)
+QUIET_FILE = every_second()
 
 
 def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,47 +42,6 @@ def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         env={**os.environ, **env, "JOBS_OPERATOR": "alice"},
         cwd=ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-
-
-class Scheduler:
-    """One ``jobs scheduler`` replica, its output in a log file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", TIED, str(os.getpid()), "scheduler"],
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise AssertionError(f"scheduler exited with {self.proc.returncode}:\n{self.output()}")
-        return True
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-
-
-@pytest.fixture
-def schedulers(platform_env: dict[str, str], tmp_path: Path) -> Iterator[list[Scheduler]]:
-    """The replicas a test starts (append to the list); all stopped at its end."""
-    started: list[Scheduler] = []
-    yield started
-    for scheduler in started:
-        scheduler.stop()
 
 
 def scheduler_env(platform_env: dict[str, str], tmp_path: Path, schedules_file: str) -> dict[str, str]:
@@ -150,13 +96,6 @@ def test_list_shows_every_schedule_with_its_next_fire(platform_env: dict[str, st
     assert all(item["next_fire"] for item in as_json)
 
 
-def test_an_unknown_schedule_is_one_line_and_exit_1(platform_env: dict[str, str]) -> None:
-    for args in (("run", "no-such"), ("pause", "no-such"), ("resume", "no-such")):
-        result = jobs(platform_env, "schedules", *args)
-        assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
-        assert "no-such" in result.stderr
-
-
 def test_run_now_without_any_scheduler_enqueues_one_message_per_call(
     platform_env: dict[str, str], redis_client: redis.Redis
 ) -> None:
@@ -171,60 +110,75 @@ def test_run_now_without_any_scheduler_enqueues_one_message_per_call(
         audit = [(e.who, e.action) for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert audit == [("cli:alice", "schedule.run")] * 2
 
+    # An unknown name is one line on stderr and exit 1, and enqueues nothing
+    unknown = jobs(platform_env, "schedules", "run", "no-such")
+    assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no-such" in unknown.stderr
+    assert len(email_messages(redis_client)) == 2
+
 
 def test_run_now_beside_a_leader_and_a_standby_enqueues_exactly_one(
-    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path, schedulers: list[Scheduler]
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    # Given a leader and a standby on a table that fires nothing during the test
+    # Given a leader and a standby on a table that fires nothing by itself
     env = scheduler_env(platform_env, tmp_path, QUIET_FILE)
-    schedulers.extend(Scheduler(env, tmp_path / f"scheduler-{n}.log") for n in (1, 2))
-    wait_for(
-        lambda: all(s.alive() for s in schedulers) and "leader" in (schedulers[0].output() + schedulers[1].output()),
-        timeout=30, what="a scheduler to lead",
-    )  # fmt: skip
+    with scheduler_replicas(env, tmp_path) as start:
+        replicas = [start(), start()]
+        wait_leader(redis_client, replicas)
 
-    # When the operator fires one schedule now, twice
-    fired = [run_now(env, "daily-reminders"), run_now(env, "daily-reminders")]
+        # When the operator fires one schedule now, twice
+        fired = [run_now(env, "daily-reminders"), run_now(env, "daily-reminders")]
 
-    # Then exactly one message per call, each with its own key; the replicas add nothing
-    messages = email_messages(redis_client)
-    assert sorted(m["message_id"] for m in messages) == sorted(f["message_id"] for f in fired)
-    assert len({f["key"] for f in fired}) == 2
-    with session_scope() as session:
-        runs = list(session.scalars(select(ScheduleRun).where(ScheduleRun.name == "daily-reminders")))
-    assert sorted(r.message_id or "" for r in runs) == sorted(f["message_id"] for f in fired)
+        # Then exactly one message per call, each with its own key; the replicas add nothing
+        messages = email_messages(redis_client)
+        assert sorted(m["message_id"] for m in messages) == sorted(f["message_id"] for f in fired)
+        assert len({f["key"] for f in fired}) == 2
+        with session_scope() as session:
+            runs = list(session.scalars(select(ScheduleRun).where(ScheduleRun.name == "daily-reminders")))
+        assert sorted(r.message_id or "" for r in runs) == sorted(f["message_id"] for f in fired)
+        assert all(r.manual for r in runs)
+        assert all(replica.alive() for replica in replicas)
 
 
 def test_pause_and_resume_hold_across_a_restart(
-    platform_env: dict[str, str], tmp_path: Path, schedulers: list[Scheduler]
+    platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    env = scheduler_env(platform_env, tmp_path, EVERY_SECOND_FILE)
-    schedulers.append(Scheduler(env, tmp_path / "scheduler-1.log"))
-    wait_for(lambda: schedulers[0].alive() and fires(PAUSED) >= 1, timeout=30, what=f"{PAUSED} firing")
+    # Given a scheduler firing PAUSED and CONTROL every second
+    env = scheduler_env(platform_env, tmp_path, every_second(PAUSED, CONTROL))
+    with scheduler_replicas(env, tmp_path) as start:
+        first = start()
+        wait_for(lambda: alive(first) and fires(PAUSED) >= 1, timeout=30, what=f"{PAUSED} firing")
 
-    # When PAUSED is paused, its fire already under way (if any) lands, then nothing more
-    paused_at = now()
-    assert jobs(env, "schedules", "pause", PAUSED).returncode == 0
-    wait_for(lambda: fires(CONTROL, since=paused_at) >= 2, timeout=30, what=f"{CONTROL} firing twice")
-    settled = fires(PAUSED)
-    mark = now()
-    wait_for(lambda: fires(CONTROL, since=mark) >= 3, timeout=30, what=f"{CONTROL} firing 3 more times")
-    assert fires(PAUSED) == settled
+        # When PAUSED is paused, a fire already under way (if any) lands, then nothing more
+        paused_at = now()
+        assert jobs(env, "schedules", "pause", PAUSED).returncode == 0
+        wait_for(lambda: fires(CONTROL, since=paused_at) >= 2, timeout=30, what=f"{CONTROL} firing twice")
+        settled = fires(PAUSED)
+        mark = now()
+        wait_for(lambda: fires(CONTROL, since=mark) >= 2, timeout=30, what=f"{CONTROL} firing twice more")
+        assert fires(PAUSED) == settled
 
-    # And after a restart it is still paused (the state is in the database, not in the process)
-    schedulers[0].stop()
-    schedulers.append(Scheduler(env, tmp_path / "scheduler-2.log"))
-    restarted = now()
-    wait_for(
-        lambda: schedulers[1].alive() and fires(CONTROL, since=restarted) >= 3, timeout=30, what="restart"
-    )
-    assert fires(PAUSED) == settled
-    listed = jobs(env, "schedules", "list").stdout
-    assert any(line.split()[:2] == [PAUSED, "paused"] for line in listed.splitlines()), listed
+        # And after a restart it is still paused (the state is in the database, not in the process)
+        first.stop()
+        second = start()
+        restarted = now()
+        wait_for(
+            lambda: alive(second) and fires(CONTROL, since=restarted) >= 2,
+            timeout=30,
+            what="the restart firing",
+        )
+        assert fires(PAUSED) == settled
+        listed = jobs(env, "schedules", "list").stdout
+        assert any(line.split()[:2] == [PAUSED, "paused"] for line in listed.splitlines()), listed
 
-    # When it is resumed, it fires again
-    assert jobs(env, "schedules", "resume", PAUSED).returncode == 0
-    wait_for(lambda: fires(PAUSED) >= settled + 2, timeout=30, what=f"{PAUSED} firing again")
+        # When it is resumed, it fires again
+        assert jobs(env, "schedules", "resume", PAUSED).returncode == 0
+        wait_for(lambda: fires(PAUSED) >= settled + 2, timeout=30, what=f"{PAUSED} firing again")
     with session_scope() as session:
         actions = [e.action for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
     assert actions == ["schedule.pause", "schedule.resume"]
+
+
+def alive(process: SchedulerProcess) -> bool:
+    if not process.alive():
+        raise AssertionError(f"scheduler exited with {process.proc.returncode}:\n{process.output()}")
+    return True

@@ -100,7 +100,7 @@ def test_run_now_enqueues_one_message_per_call_with_distinct_keys(
     ] * 2
 
 
-def test_a_viewer_cannot_write(auth_client: TestClient, redis_client: Any) -> None:
+def test_a_viewer_cannot_write_and_a_stranger_cannot_read(auth_client: TestClient, redis_client: Any) -> None:
     headers = csrf(auth_client, VIEWER)
 
     for action in ("pause", "resume", "run"):
@@ -110,6 +110,9 @@ def test_a_viewer_cannot_write(auth_client: TestClient, redis_client: Any) -> No
     assert by_name(auth_client)["cleanup"]["paused"] is False
     assert queued(redis_client, "email") == [] and queued(redis_client, "sync") == []
     assert audit_rows() == []
+    # and without a login not even a read
+    assert auth_client.get("/admin/api/schedules").status_code == 401
+    assert auth_client.get("/admin/api/schedules/runs").status_code == 401
 
 
 def test_a_write_needs_the_csrf_token(auth_client: TestClient) -> None:
@@ -133,8 +136,3 @@ def test_an_unknown_schedule_is_404_and_not_audited(auth_client: TestClient) -> 
         assert response.status_code == 404, response.text
 
     assert audit_rows() == []
-
-
-def test_reads_need_a_login(auth_client: TestClient) -> None:
-    assert auth_client.get("/admin/api/schedules").status_code == 401
-    assert auth_client.get("/admin/api/schedules/runs").status_code == 401

@@ -31,13 +31,12 @@ def test_the_admin_sees_every_schedule_and_its_buttons(auth_client: TestClient) 
 
 
 def test_a_viewer_sees_the_table_without_buttons(auth_client: TestClient) -> None:
+    # Without a login, the login form
+    stranger = auth_client.get("/admin/schedules", follow_redirects=False)
+    assert stranger.status_code == 303 and "/admin/login" in stranger.headers["location"]
+
     page = auth_client.get("/admin/schedules", auth=VIEWER)
 
     assert page.status_code == 200
     assert 'data-schedule="sam-sync"' in page.text
     assert "data-schedule-action" not in page.text
-
-
-def test_the_page_needs_a_login(auth_client: TestClient) -> None:
-    response = auth_client.get("/admin/schedules", follow_redirects=False)
-    assert response.status_code == 303 and "/admin/login" in response.headers["location"]
