@@ -198,7 +198,8 @@ def queue_page(queue: str, request: Request, principal: Viewer, session: DbSessi
     row = queries.queue_overview(session, get_redis(), [queue], broker_client=get_broker_redis())[0]
     groups = queries.dead_letter_groups(session, dead_letters.DeadLetterFilter(queue=queue), limit=20)
     jobs = queries.search_jobs(session, queries.JobQuery(queue=queue, limit=25))
-    return render(request, principal, "queue.html", row=row, groups=groups, jobs=jobs)
+    progress = queries.document_progress(session, jobs)
+    return render(request, principal, "queue.html", row=row, groups=groups, jobs=jobs, progress=progress)
 
 
 @router.get("/admin/dead-letters", response_class=HTMLResponse)
@@ -239,7 +240,9 @@ def dead_letter_page(
 
 @router.get("/admin/jobs", response_class=HTMLResponse)
 def jobs_page(request: Request, principal: Viewer, session: DbSession, query: JobSearch) -> HTMLResponse:
-    return render(request, principal, "jobs.html", jobs=queries.search_jobs(session, query), query=query)
+    jobs = queries.search_jobs(session, query)
+    progress = queries.document_progress(session, jobs)
+    return render(request, principal, "jobs.html", jobs=jobs, query=query, progress=progress)
 
 
 @router.get("/admin/workers", response_class=HTMLResponse)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.db.models import DeadLetter, JobRun
+from app.constants import DOCUMENTS_QUEUE
+from app.db.models import DeadLetter, Document, JobRun
 from app.db.session import get_engine
 from app.db.types import utcnow
 from app.dead_letters import DeadLetterFilter
@@ -218,6 +219,16 @@ def search_jobs(session: Session, query: JobQuery) -> list[JobRun]:
     newest = func.coalesce(JobRun.enqueued_at, JobRun.started_at, JobRun.finished_at)
     stmt = stmt.order_by(newest.desc().nulls_last(), JobRun.message_id)
     return list(session.scalars(stmt.limit(max(1, min(query.limit, MAX_LIMIT)))))
+
+
+def document_progress(session: Session, jobs: Iterable[JobRun]) -> dict[str, Document]:
+    """The ``documents`` rows of the documents-queue jobs among ``jobs``, by message id (one query): the jobs
+    pages show their progress and file status next to the run."""
+    ids = [job.message_id for job in jobs if job.queue == DOCUMENTS_QUEUE]
+    if not ids:
+        return {}
+    rows = session.scalars(select(Document).where(Document.message_id.in_(ids)))
+    return {row.message_id: row for row in rows if row.message_id is not None}
 
 
 def _escape_like(value: str) -> str:
