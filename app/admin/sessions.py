@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 SESSION_COOKIE = "jobs_admin_session"
 #: Sorted set of live session digests scored by absolute expiry.
 SESSIONS_INDEX = platform_key("admin", "sessions")
+#: Seconds of idle time a session may lose before a request renews its TTL (saves a write per request).
+RENEW_SLACK_S = 60
 #: Scope key a route sets (through :func:`rotate`) to get a fresh id: a login never keeps the old one.
 ROTATE = "jobs.admin.session_rotate"
 
@@ -77,9 +79,15 @@ class SessionStore:
         return max(1, int(min(self.timeouts.idle_s, created + self.timeouts.max_age_s - now)))
 
     def load(self, session_id: str) -> tuple[float, Data] | None:
-        """``(created, data)``, or None when missing, past its maximum age or unreadable."""
+        """``(created, data)``, or None when missing, past its maximum age or unreadable.
+
+        Loading is using: the idle timeout starts again (renewed only when :data:`RENEW_SLACK_S` of it has
+        passed, so most requests cost one round trip)."""
         key = session_key(_digest(session_id))
-        raw = self.client().get(key)
+        pipe = self.client().pipeline(transaction=False)
+        pipe.get(key)
+        pipe.ttl(key)
+        raw, ttl = pipe.execute()
         if raw is None:
             return None
         try:
@@ -89,9 +97,13 @@ class SessionStore:
             logger.warning("admin session unreadable: dropped", extra={"action": "security.session_dropped"})
             self.delete(session_id)
             return None
-        if not isinstance(data, dict) or time.time() >= created + self.timeouts.max_age_s:
+        now = time.time()
+        if not isinstance(data, dict) or now >= created + self.timeouts.max_age_s:
             self.delete(session_id)
             return None
+        wanted = self._ttl(created, now)
+        if int(ttl) < wanted - RENEW_SLACK_S:
+            self.client().expire(key, wanted)
         return created, data
 
     def save(self, session_id: str, created: float, data: Data) -> None:
@@ -104,10 +116,6 @@ class SessionStore:
         pipe.zadd(SESSIONS_INDEX, {digest: created + self.timeouts.max_age_s})
         pipe.zremrangebyscore(SESSIONS_INDEX, "-inf", now)
         pipe.execute()
-
-    def touch(self, session_id: str, created: float) -> None:
-        """A request used the session: its idle timeout starts again."""
-        self.client().expire(session_key(_digest(session_id)), self._ttl(created, time.time()))
 
     def delete(self, session_id: str) -> None:
         digest = _digest(session_id)
@@ -193,9 +201,11 @@ class SessionMiddleware:
 
         async def send_with_session(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = await anyio.to_thread.run_sync(
-                    self._persist, scope, session_id if loaded else None, loaded, original
-                )
+                cookie: str | None = None
+                if scope["session"] != original or scope.get(ROTATE):
+                    cookie = await anyio.to_thread.run_sync(
+                        self._persist, scope, session_id if loaded else None, loaded, original
+                    )
                 if cookie is not None or (had_cookie and not loaded):
                     headers = MutableHeaders(scope=message)
                     headers.append("set-cookie", self._set_cookie(scope, cookie))
@@ -226,9 +236,6 @@ class SessionMiddleware:
                 return ""
             if scope.get(ROTATE):
                 self.store.delete(session_id)
-            elif data == original:
-                self.store.touch(session_id, loaded[0])
-                return None
             else:
                 self.store.save(session_id, loaded[0], data)
                 return None
