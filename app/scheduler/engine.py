@@ -31,14 +31,12 @@ from app.errors import DatabaseBusy
 from app.scheduler.clock import Clock
 from app.scheduler.config import ResolvedSchedule
 from app.scheduler.fire import fire, record_missed, retry_unsent
-from app.scheduler.leader import LeaderLock
+from app.scheduler.leader import STANDBY_POLL_S, LeaderLock
 
 logger = logging.getLogger(__name__)
 
 #: Longest sleep of the loop: a standby's lock attempts and the health timestamp need it awake.
 MAX_SLEEP_S = 1.0
-#: A standby tries the lock at least this often, so a released lock is taken within it.
-STANDBY_POLL_S = 0.5
 #: Seconds between the leader's retries of fires whose publish failed.
 RETRY_EVERY_S = 5.0
 #: What a step may meet and survive: the database or Redis failing for a while.

@@ -1,10 +1,11 @@
 """The leader lock: one scheduler replica fires, the others stand by.
 
 A redis-py ``Lock`` on ``jobs:scheduler:leader`` with a TTL (``SCHEDULER_LOCK_TTL_S``), renewed every
-``SCHEDULER_LOCK_RENEW_S`` by the leader and tried as often by each standby. The leader believes it leads only
-until its last successful renewal plus the TTL (measured on its own monotonic clock, minus a margin), and stops
-at the first renewal that fails: Redis unreachable, or the key gone or someone else's (a Redis restart that lost
-it). A killed leader is replaced within the TTL; a stopping one deletes the lock and is replaced at once.
+``SCHEDULER_LOCK_RENEW_S`` by the leader and tried every :data:`STANDBY_POLL_S` by each standby. The leader
+believes it leads only until its last successful renewal plus the TTL (measured on its own monotonic clock,
+minus a margin), and stops at the first renewal that fails: Redis unreachable, or the key gone or someone
+else's (a Redis restart that lost it). A killed leader is replaced within the TTL; a stopping one deletes the
+lock and is replaced within :data:`STANDBY_POLL_S`.
 
 The lock is an optimisation, not the guarantee: two replicas that both believe they lead (a paused process, a
 Redis failover) still send each fire once, because each fire is claimed in PostgreSQL first (``fire.py``).
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 #: The lock's key.
 LEADER_KEY = platform_key("scheduler", "leader")
+#: How often a standby tries to take the lock: a lock released by a stopping leader is taken within it.
+STANDBY_POLL_S = 0.5
 #: Part of the TTL the leader does not count on (the renewal's own round trip, clock rate differences).
 SAFETY = 0.2
 
@@ -59,11 +62,14 @@ class LeaderLock:
             self._lose("lease ran out before it could be renewed")
         if now < self._next_attempt:
             return self.leading()
-        self._next_attempt = now + self.renew_s
         if self._lock is None:
+            self._next_attempt = now + min(self.renew_s, STANDBY_POLL_S)
             self._acquire(now)
         else:
+            self._next_attempt = now + self.renew_s
             self._renew(now)
+        if self._lock is not None:
+            self._next_attempt = now + self.renew_s  # just acquired: next is a renewal
         return self.leading()
 
     def seconds_to_next_attempt(self) -> float:

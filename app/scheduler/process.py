@@ -1,8 +1,9 @@
 """``jobs scheduler``: the sidecar process. Any number of replicas; the one holding the lock fires.
 
 SIGTERM (or SIGINT) stops the loop and deletes the leader lock at once, so a standby takes over on its next
-attempt (``STANDBY_POLL_S``) rather than after the TTL. With ``JOBS_WORKER_LAUNCHER_PID`` in its environment
-(tests, ``jobs dev``-like launchers) the process also stops when that parent dies, as worker groups do.
+attempt (``leader.STANDBY_POLL_S``) rather than after the TTL. With ``JOBS_WORKER_LAUNCHER_PID`` in its
+environment (tests, launchers like ``jobs worker``) the process also stops when that parent dies, as worker
+groups do.
 ``/metrics`` and ``/health`` are served on ``SCHEDULER_HTTP_PORT``: ``/health`` answers 200 while the loop
 turns (leader or standby), 503 when it has been stuck longer than the lock's TTL.
 """
