@@ -64,3 +64,12 @@ def test_a_bad_file_is_one_line_naming_the_schedule_and_field(
         _load(tmp_path, text)
     message = str(caught.value)
     assert expected in message and "\n" not in message and message.startswith("invalid SCHEDULES_FILE")
+
+
+def test_arguments_are_built_from_the_fire_time_in_the_tables_zone() -> None:
+    tokyo = {s.name: s for s in load_schedules("Asia/Tokyo", None)}
+    # Monday 00:30 in Tokyo is still Sunday in UTC: the week is the local one (2026-W50 starts Monday 7 Dec)
+    monday = dt.datetime(2026, 12, 6, 15, 30, tzinfo=dt.UTC)
+    assert tokyo["weekly-reports"].arguments(monday) == {"week": "2026-W50"}
+    assert tokyo["daily-reminders"].arguments(monday) == {"at": monday}
+    assert tokyo["sam-sync"].arguments(monday) == {}

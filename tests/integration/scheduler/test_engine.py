@@ -192,3 +192,39 @@ def test_a_paused_schedule_does_not_fire_even_after_a_takeover_and_resumes_at_it
     assert [(r.fire_time.minute, r.status) for r in runs("cleanup")] == [(0, "enqueued"), (3, "enqueued")]
     assert not next(s for s in state.schedule_states() if s.name == "cleanup").paused
     _assert_each_enqueued_once(redis_client)
+
+
+def test_the_leader_imports_dramatiqs_dead_letter_queues_into_the_archive(
+    scheduler_env: dict[str, str], redis_client: redis.Redis
+) -> None:
+    from sqlalchemy import select
+
+    from app.db.models import DeadLetter
+    from app.db.session import session_scope
+    from app.scheduler.clock import ManualClock
+    from app.scheduler.leader import LeaderLock
+    from tests.support.helpers import wait_for
+
+    # Given a message Dramatiq dead-lettered while the database was away (left in the email queue's XQ)
+    redis_client.zadd("dramatiq:email.XQ", {"poison": 1})
+    redis_client.hset("dramatiq:email.XQ.msgs", "poison", b"\xff not json")
+    engine = Engine(
+        [],
+        lock=LeaderLock("test:1", ttl_s=30, renew_s=10),
+        clock=ManualClock(dt.datetime(2026, 12, 7, tzinfo=dt.UTC)),
+        replica="test:1",
+        dlq_sync_interval_s=300,
+    )
+    try:
+        # When the leader takes its first step
+        engine.step()
+
+        # Then the archive has it and the XQ is empty
+        def archived() -> list[str]:
+            with session_scope() as session:
+                return list(session.scalars(select(DeadLetter.message_id)))
+
+        assert wait_for(archived, timeout=20, what="the dead letter in the archive") == ["undecodable:poison"]
+        assert redis_client.zcard("dramatiq:email.XQ") == 0
+    finally:
+        engine.lock.release()
