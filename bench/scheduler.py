@@ -1,20 +1,21 @@
 """The scheduler sidecar: fire lag against the scheduled time, and failover after a SIGKILL of the leader.
 
-Two real ``jobs scheduler`` replicas run on a scratch database (PostgreSQL when it answers) and a Redis database
-of their own, with a ``SCHEDULES_FILE`` that fires ``daily-reminders`` (its actor exists today) every second and
-the five others not at all:
+Two real ``jobs scheduler`` replicas (``tests/support/scheduler.py``'s launcher, tied to this script) run on a
+scratch database (PostgreSQL when it answers) and a Redis database of their own, with a ``SCHEDULES_FILE`` that
+fires ``daily-reminders`` (its actor exists today) every second with a 5 s grace time and disables the others:
 
-- **fire lag**: for ``--fires`` fires (at least 30), the enqueue time of each ``schedule_runs`` row minus its
-  scheduled fire time, p50/p99, against the goal p99 <= 1 s and against a **baseline** measured in the same run:
-  a bare APScheduler 3.x ``BackgroundScheduler`` with a 1 s interval job that only reads the clock (its lag is
-  APScheduler's own wake-up jitter on this machine, the floor any engine on it can reach);
-- **failover**: SIGKILL of the leader (no release of its lock), then the time until the standby's first fire is
-  enqueued, as a ratio of the lock TTL (the standby may take over only once the dead leader's lock expires, so
-  the ratio should be just above 1 — at most TTL plus one fire interval plus the standby's lock poll). Also
-  counted: fires doubled (must be 0), and fire times of the gap caught up (coalesced into one) or recorded
-  missed.
+- **fire lag**: for ``--fires`` fires (at least 30), ``schedule_runs.enqueued_at`` minus the fire's scheduled
+  time, p50/p99, against the goal p99 <= 1 s and against a **baseline** measured at the same time on the same
+  machine: a bare APScheduler 3.x ``BackgroundScheduler`` in this process with a 1 s interval job that only
+  reads the clock (its lag is APScheduler's own wake-up jitter, the floor of any engine built on it);
+- **failover**: SIGKILL of the lock holder (its lock is not released), then (a) the time until the standby
+  holds the lock and (b) until its first fire is enqueued, as ratios of the lock TTL. The standby can take the
+  lock only once the dead leader's lease expires, so (a) is at most TTL + the standby's 0.5 s poll, i.e. a
+  ratio just at or below 1 (the lease was renewed up to ``SCHEDULER_LOCK_RENEW_S`` before the kill). Also
+  counted: fire times doubled (must be 0), fires of the gap recorded ``missed`` (older than the grace time) or
+  caught up, and messages in Redis against enqueued rows (must be equal).
 
-    .venv/bin/python bench/scheduler.py [--fires 40] [--lock-ttl 5]
+    .venv/bin/python bench/scheduler.py [--fires 40] [--lock-ttl 15]
 
 ``BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/11``) is flushed at start and at the end.
 """
@@ -26,12 +27,11 @@ import datetime as dt
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,19 +39,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.scratch import drop_schema, migrated_database, worker_env  # noqa: E402
+from tests.support.scheduler import SchedulerProcess, every_second, leader_pid  # noqa: E402
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 #: The schedule that fires every second (its actor, dispatch_daily_reminders, is in the catalogue).
 FIRING = "daily-reminders"
-OTHERS = ("sam-sync", "entity-sync", "analytics-refresh", "cleanup", "weekly-reports")
+#: Grace time of FIRING: fires of a failover gap older than this are recorded missed.
+GRACE_S = 5.0
 #: The goal of the issue: fire lag p99 at most this many seconds.
 TARGET_P99_S = 1.0
-#: Starts ``jobs`` tied to this script: if the bench is killed, the kernel stops its schedulers.
-TIED = (
-    "import sys; from app.parent_death import die_with_parent\n"
-    "if not die_with_parent(int(sys.argv[1])): sys.exit(1)\n"
-    "from app.cli import main; main(sys.argv[2:])"
-)
 
 
 @dataclass(frozen=True)
@@ -72,12 +68,6 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-def schedules_file() -> str:
-    lines = [f'[{FIRING}]\ntrigger = "interval"\nseconds = 1\n']
-    lines += [f"[{name}]\nenabled = false\n" for name in OTHERS]
-    return "\n".join(lines)
-
-
 def fires() -> list[Fire]:
     """Scheduled (not run-now) fires of FIRING, in fire-time order."""
     from sqlalchemy import select
@@ -94,65 +84,47 @@ def fires() -> list[Fire]:
         return [Fire(r.fire_time, r.enqueued_at, r.status, r.replica) for r in rows]
 
 
-def wait_until(condition: object, timeout: float, what: str) -> None:
+def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
-    while not callable(condition) or not condition():
+    while not condition():
         if time.monotonic() > deadline:
             raise SystemExit(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
-class Replica:
-    def __init__(self, env: dict[str, str], log_dir: Path, n: int) -> None:
-        self.log = open(log_dir / f"scheduler-{n}.log", "wb")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", TIED, str(os.getpid()), "scheduler"],
-            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+def by(process: SchedulerProcess, fire: Fire) -> bool:
+    return fire.replica is not None and fire.replica.rsplit(":", 1)[-1] == str(process.pid)
+
+
+class BareAPScheduler:
+    """APScheduler alone, in this process: a 1 s interval job that reads the clock."""
+
+    def __init__(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        self.starts: list[float] = []
+        self.anchor = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
+        self.scheduler = BackgroundScheduler(timezone=dt.UTC)
+        self.scheduler.add_job(
+            lambda: self.starts.append(time.time()),
+            "interval",
+            seconds=1,
+            start_date=self.anchor,
+            max_instances=1,
+            coalesce=False,
         )
+        self.scheduler.start()
 
-    def owns(self, fire: Fire) -> bool:
-        """Whether ``fire`` was enqueued by this replica (its replica id names its pid)."""
-        return fire.replica is not None and str(self.proc.pid) in fire.replica.replace(":", " ").split()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
-
-
-def bare_lags(n: int) -> list[float]:
-    """APScheduler alone: a 1 s interval job that reads the clock; lag = start minus its scheduled second."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    starts: list[float] = []
-    done = threading.Event()
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=2)
-
-    def tick() -> None:
-        starts.append(time.time())
-        if len(starts) >= n:
-            done.set()
-
-    scheduler = BackgroundScheduler(timezone=dt.UTC)
-    scheduler.add_job(tick, "interval", seconds=1, start_date=start, max_instances=1, coalesce=False)
-    scheduler.start()
-    done.wait(n + 30)
-    scheduler.shutdown(wait=False)
-    return [(t - start.timestamp()) % 1.0 for t in starts]
+    def stop(self) -> list[float]:
+        """Lags (start minus its scheduled second) of every run so far."""
+        self.scheduler.shutdown(wait=False)
+        return [(t - self.anchor.timestamp()) % 1.0 for t in self.starts]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--fires", type=int, default=40, help="fires measured for the lag (>= 30)")
-    parser.add_argument("--lock-ttl", type=float, default=5.0, help="SCHEDULER_LOCK_TTL_S of both replicas")
+    parser.add_argument("--lock-ttl", type=float, default=15.0, help="SCHEDULER_LOCK_TTL_S of both replicas")
     args = parser.parse_args()
     if args.fires < 30:
         parser.error("--fires must be at least 30")
@@ -163,51 +135,58 @@ def main() -> int:
     client.flushdb()
     url, schema = migrated_database()
     os.environ.update({"DATABASE_URL": url, "REDIS_URL": REDIS_URL})
+    from app.settings import reset_settings
+
+    reset_settings()  # this process reads the replicas' database from here on
     work = Path(tempfile.mkdtemp(prefix="bench-scheduler-"))
-    (work / "schedules.toml").write_text(schedules_file())
+    (work / "schedules.toml").write_text(every_second(FIRING, grace_s=GRACE_S))
+    renew_s = args.lock_ttl / 3
     env = {
         **worker_env(url, log_level="INFO"),
         "REDIS_URL": REDIS_URL,
         "SCHEDULES_FILE": str(work / "schedules.toml"),
         "SCHEDULER_LOCK_TTL_S": str(args.lock_ttl),
+        "SCHEDULER_LOCK_RENEW_S": str(renew_s),
     }
     print(
-        f"2 `jobs scheduler` replicas, {FIRING} every 1 s, lock TTL {args.lock_ttl:g} s, Redis {REDIS_URL}, "
+        f"2 `jobs scheduler` replicas, {FIRING} every 1 s (grace {GRACE_S:g} s), lock TTL {args.lock_ttl:g} s "
+        f"renewed every {renew_s:g} s, Redis {REDIS_URL}, "
         f"database {'PostgreSQL schema ' + schema if schema else 'SQLite'}, {os.cpu_count()} CPUs"
     )
-    replicas: list[Replica] = []
+    replicas: list[SchedulerProcess] = []
     try:
-        baseline = bare_lags(args.fires)
-
-        replicas.append(Replica(env, work, 1))
-        wait_until(lambda: any(replicas[0].owns(f) for f in fires()), 60, "the first replica's first fire")
-        replicas.append(Replica(env, work, 2))
+        replicas.append(SchedulerProcess(env, work / "scheduler-1.log"))
+        wait_until(lambda: any(by(replicas[0], f) for f in fires()), 60, "the first replica's first fire")
+        replicas.append(SchedulerProcess(env, work / "scheduler-2.log"))
+        bare = BareAPScheduler()
         first = len(fires())
         wait_until(lambda: len(fires()) >= first + args.fires, args.fires * 3 + 30, f"{args.fires} fires")
-        measured = fires()[first : first + args.fires]
-        lags = [f.lag_s for f in measured if f.lag_s is not None]
+        baseline = bare.stop()
+        lags = [f.lag_s for f in fires()[first : first + args.fires] if f.lag_s is not None]
 
-        # Failover: SIGKILL the leader (the replica that enqueued the latest fire)
-        latest = fires()[-1]
-        leader, standby = replicas if replicas[0].owns(latest) else replicas[::-1]
+        # Failover: SIGKILL the lock holder; its lease runs out, then the standby takes the lock and fires
+        holder = leader_pid(client)
+        leader, standby = replicas if replicas[0].pid == holder else replicas[::-1]
         before = len(fires())
-        killed_at = dt.datetime.now(dt.UTC)
-        leader.proc.send_signal(signal.SIGKILL)
+        killed = time.time()
+        killed_at = dt.datetime.fromtimestamp(killed, dt.UTC)
+        leader.signal(signal.SIGKILL)
         leader.proc.wait(10)
-        wait_until(
-            lambda: any(standby.owns(f) and f.enqueued_at for f in fires()[before - 1 :]),
-            args.lock_ttl * 4 + 30,
-            "the standby's first fire",
-        )
-        taken = next(f for f in fires()[before - 1 :] if standby.owns(f) and f.enqueued_at)
-        assert taken.enqueued_at is not None
-        failover_s = (taken.enqueued_at - killed_at).total_seconds()
-        gap = [f for f in fires() if f.fire_time > killed_at - dt.timedelta(seconds=1)]
-        all_fires = fires()
-        fire_times = [f.fire_time for f in all_fires]
-        doubled = len(fire_times) - len(set(fire_times))
-        enqueued = sum(1 for f in all_fires if f.status == "enqueued")
-        in_redis = client.hlen("dramatiq:email.msgs")
+        wait_until(lambda: leader_pid(client) == standby.pid, args.lock_ttl * 3 + 30, "the standby to lead")
+        lock_s = time.time() - killed
+
+        def standby_fired() -> Fire | None:
+            return next((f for f in fires()[before:] if by(standby, f) and f.enqueued_at), None)
+
+        wait_until(standby_fired, 30, "the standby's first fire")
+        taken = standby_fired()
+        assert taken is not None and taken.enqueued_at is not None
+        fired_s = (taken.enqueued_at - killed_at).total_seconds()
+        everything = fires()
+        gap = Counter(f.status for f in everything if killed_at < f.fire_time <= taken.fire_time)
+        doubled = len(everything) - len({f.fire_time for f in everything})
+        enqueued = sum(1 for f in everything if f.status == "enqueued")
+        in_redis = client.hlen("dramatiq:email.msgs") + client.hlen("dramatiq:email.DQ.msgs")
     finally:
         for replica in replicas:
             replica.stop()
@@ -216,21 +195,22 @@ def main() -> int:
 
     p50, p99 = statistics.median(lags), percentile(lags, 99)
     b50, b99 = statistics.median(baseline), percentile(baseline, 99)
-    print(f"\nfire lag over {len(lags)} fires (enqueued minus scheduled):")
-    print(f"  bare APScheduler  p50 {b50 * 1000:7.1f} ms  p99 {b99 * 1000:7.1f} ms")
-    print(f"  jobs scheduler    p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms")
     print(
-        f"  ratio p99 {p99 / b99:.1f}x bare; goal p99 <= {TARGET_P99_S:g} s: "
+        f"\nfire lag over {len(lags)} fires (enqueued minus scheduled), baseline over {len(baseline)} runs:"
+    )
+    print(f"  bare APScheduler  p50 {b50 * 1000:7.1f} ms  p99 {b99 * 1000:7.1f} ms")
+    print(
+        f"  jobs scheduler    p50 {p50 * 1000:7.1f} ms  p99 {p99 * 1000:7.1f} ms  max {max(lags) * 1000:.1f} ms"
+    )
+    print(
+        f"  ratio p50 {p50 / b50:.1f}x, p99 {p99 / b99:.1f}x bare; goal p99 <= {TARGET_P99_S:g} s: "
         f"{'met' if p99 <= TARGET_P99_S else 'NOT met'}"
     )
-    print("\nfailover after SIGKILL of the leader:")
-    print(
-        f"  standby's first fire enqueued {failover_s:.2f} s after the kill; "
-        f"ratio to the lock TTL {failover_s / args.lock_ttl:.2f}"
-    )
-    statuses = [f.status for f in gap[:10]]
-    print(f"  fires from the kill on: {statuses}")
-    print(f"  doubled fire times: {doubled}; enqueued rows {enqueued}, messages in Redis {in_redis}")
+    print(f"\nfailover after SIGKILL of the leader (lock TTL {args.lock_ttl:g} s):")
+    print(f"  standby holds the lock   {lock_s:6.2f} s  ratio to TTL {lock_s / args.lock_ttl:.2f}")
+    print(f"  standby's first enqueue  {fired_s:6.2f} s  ratio to TTL {fired_s / args.lock_ttl:.2f}")
+    print(f"  fire times of the gap, by status: {dict(gap)}")
+    print(f"  fire times doubled: {doubled}; enqueued rows {enqueued}, messages in Redis {in_redis}")
     return 0 if doubled == 0 and enqueued == in_redis else 1
 
 
