@@ -115,3 +115,30 @@ def test_states_show_last_fire_outcome_missed_and_pause(
     assert states["weekly-reports"].paused and not cleanup.paused
     state.resume("weekly-reports", by="admin:bob")
     assert not next(s for s in state.schedule_states() if s.name == "weekly-reports").paused
+
+
+def test_a_fire_whose_publish_failed_is_sent_by_the_retry_once_the_broker_is_back(
+    scheduler_env: dict[str, str], redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.scheduler.fire import retry_unsent
+    from app.settings import reset_settings
+    from tests.support.helpers import free_port
+
+    cleanup = next(s for s in table() if s.name == "cleanup")
+    moment = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    # Given a fire claimed while the broker was unreachable
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reset_settings()
+    failed = fire(cleanup, moment, now=moment, replica="a:1")
+    assert failed.status == "failed" and (failed.reason or "").startswith("enqueue failed")
+
+    # When the broker is back and the leader retries inside the grace time
+    monkeypatch.setenv("REDIS_URL", scheduler_env["REDIS_URL"])
+    reset_settings()
+    assert retry_unsent([cleanup], now=moment + dt.timedelta(seconds=5), replica="b:2") == 1
+
+    # Then it was sent once, with the fire's key, and a second retry finds nothing to do
+    assert queued_keys(redis_client) == {failed.key: 1}
+    assert [(r.status, r.replica) for r in runs("cleanup")] == [("enqueued", "b:2")]
+    assert retry_unsent([cleanup], now=moment + dt.timedelta(seconds=10), replica="b:2") == 0
