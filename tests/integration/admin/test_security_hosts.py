@@ -112,3 +112,17 @@ def test_writes_from_another_origin_are_refused(hosted_client: TestClient) -> No
     assert hosted_client.post("/admin/logout", headers={"Origin": "http://evil.example"}).status_code == 403
     # The admin's own pages (Origin = Host) and scripts (no Origin) can
     assert discard(Origin="http://admin.example.com") == 200
+
+
+def test_security_settings_that_cannot_work_stop_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.settings import load_settings
+
+    for name, value, message in (
+        ("ADMIN_TRUSTED_PROXIES", "10.0.0.0/33", "ADMIN_TRUSTED_PROXIES: must be IP addresses or CIDRs"),
+        ("ADMIN_SESSION_SECRET", "short", "ADMIN_SESSION_SECRET: must be at least 32 characters"),
+        ("ADMIN_SESSION_IDLE_S", "90000", "ADMIN_SESSION_IDLE_S: must not exceed ADMIN_SESSION_MAX_AGE_S"),
+    ):
+        with monkeypatch.context() as env:
+            env.setenv(name, value)
+            with pytest.raises(SettingsError, match=message):
+                load_settings()
