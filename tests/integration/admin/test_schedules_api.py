@@ -134,5 +134,9 @@ def test_an_unknown_schedule_is_404_and_not_audited(auth_client: TestClient) -> 
     for action in ("pause", "resume", "run"):
         response = auth_client.post(f"/admin/api/schedules/no-such/{action}", headers=headers, auth=ADMIN)
         assert response.status_code == 404, response.text
+    assert (
+        auth_client.get("/admin/api/schedules/runs", params={"name": "no-such"}, auth=ADMIN).status_code
+        == 404
+    )
 
     assert audit_rows() == []
