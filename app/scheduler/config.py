@@ -90,11 +90,13 @@ class ResolvedSchedule:
                 return fire
         raise RuntimeError(f"trigger of {self.name} does not advance past {moment.isoformat()}")
 
-    def fires_between(self, after: dt.datetime, until: dt.datetime) -> list[dt.datetime]:
-        """Fire times in ``(after, until]``, oldest first."""
+    def fires_between(
+        self, after: dt.datetime, until: dt.datetime, *, limit: int | None = None
+    ) -> list[dt.datetime]:
+        """Fire times in ``(after, until]``, oldest first; at most ``limit`` of them."""
         fires: list[dt.datetime] = []
         fire = self.next_after(after)
-        while fire is not None and fire <= until:
+        while fire is not None and fire <= until and (limit is None or len(fires) < limit):
             fires.append(fire)
             fire = self.next_after(fire)
         return fires

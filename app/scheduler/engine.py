@@ -41,7 +41,7 @@ MAX_SLEEP_S = 1.0
 RETRY_EVERY_S = 5.0
 #: What a step may meet and survive: the database or Redis failing for a while.
 STEP_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, redis.RedisError, DatabaseBusy, OSError)
-#: Missed fires recorded one row each, per schedule and catch-up (older ones are only counted in the log).
+#: Late fires recorded one row each per schedule and catch-up, oldest first (a longer outage is only logged).
 MAX_MISSED_ROWS = 100
 
 
@@ -112,44 +112,54 @@ class Engine:
     def _fire_due(self, now: dt.datetime) -> None:
         paused: set[str] | None = None
         for schedule in self.schedules:
-            fires = schedule.fires_between(self.cursors[schedule.name], now)
-            if not fires:
+            due = schedule.next_after(self.cursors[schedule.name])
+            if due is None or due > now:
                 continue
             if paused is None:
                 paused = _paused_names()
             if schedule.name in paused:
                 logger.info(
                     "schedule paused; fire not sent",
-                    extra={"action": "schedule_paused_skip", "schedule": schedule.name, "fires": len(fires)},
+                    extra={
+                        "action": "schedule_paused_skip",
+                        "schedule": schedule.name,
+                        "fire_time": due.isoformat(),
+                    },
                 )
-                self.cursors[schedule.name] = fires[-1]
+                self.cursors[schedule.name] = now
                 continue
             if not self.lock.leading():
                 return  # the lease ran out during this step: not one more fire
-            self._handle(schedule, fires, now)
+            self._handle(schedule, now)
 
-    def _handle(self, schedule: ResolvedSchedule, fires: list[dt.datetime], now: dt.datetime) -> None:
+    def _handle(self, schedule: ResolvedSchedule, now: dt.datetime) -> None:
+        """The fires due since the cursor: the latest inside the grace time runs, the others are recorded.
+
+        Only the grace window is walked in full; older fires are walked up to :data:`MAX_MISSED_ROWS`, so a
+        cursor months old (an every-second schedule re-enabled) costs no more than a normal catch-up.
+        """
+        cursor = self.cursors[schedule.name]
         grace = dt.timedelta(seconds=schedule.misfire_grace_s)
-        late = [f for f in fires if now - f > grace]
-        inside = [f for f in fires if now - f <= grace]
+        edge = now - grace - dt.timedelta(microseconds=1)  # fires at or before it are late
+        late = schedule.fires_between(cursor, edge, limit=MAX_MISSED_ROWS + 1) if cursor < edge else []
         if late:
-            recorded = late[-MAX_MISSED_ROWS:]
             record_missed(
                 schedule,
-                recorded,
+                late[:MAX_MISSED_ROWS],
                 reason=f"more than its grace time ({grace.total_seconds():g} s) late",
                 now=now,
                 replica=self.replica,
             )
-            if len(late) > len(recorded):
+            if len(late) > MAX_MISSED_ROWS:
                 logger.warning(
-                    "older missed fires not recorded",
+                    "more missed fires than recorded",
                     extra={
                         "action": "schedule_missed_unrecorded",
                         "schedule": schedule.name,
-                        "count": len(late) - len(recorded),
+                        "recorded": MAX_MISSED_ROWS,
                     },
                 )
+        inside = schedule.fires_between(max(cursor, edge), now)
         if inside:
             coalesced, latest = inside[:-1], inside[-1]
             # A schedule with no history starts "its grace time ago": fires before that were nobody's to send.
@@ -162,7 +172,7 @@ class Engine:
                     replica=self.replica,
                 )
             fire(schedule, latest, now=now, replica=self.replica, clock=self.clock)
-        self.cursors[schedule.name] = fires[-1]
+        self.cursors[schedule.name] = now
         self._fresh.discard(schedule.name)
 
     def _housekeeping(self, now: dt.datetime) -> None:

@@ -228,3 +228,25 @@ def test_the_leader_imports_dramatiqs_dead_letter_queues_into_the_archive(
         assert redis_client.zcard("dramatiq:email.XQ") == 0
     finally:
         engine.lock.release()
+
+
+def test_a_cursor_months_old_is_caught_up_without_walking_every_fire(
+    make_engine: EngineFactory, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Given an every-second schedule whose last fire was 90 days ago (about 7.8 million fires since)
+    toml = '[cleanup]\ntrigger = "interval"\nseconds = 1\nmisfire_grace_time = 3\n'
+    schedules = [s for s in table("UTC", toml, tmp_path) if s.name == "cleanup"]
+    now = dt.datetime(2026, 12, 7, 12, 0, 0, 500_000, tzinfo=dt.UTC)
+    old = make_engine(schedules, now - dt.timedelta(days=90), replica="old:1")
+    old.step()
+    old.lock.release()
+
+    # When a leader comes up now
+    make_engine(schedules, now, replica="new:2").step()
+
+    # Then the oldest 100 late fires are recorded, the grace window coalesced, and the latest fire sent
+    rows = runs("cleanup")
+    late = [r for r in rows if r.status == "missed" and "grace" in (r.reason or "")]
+    assert len(late) == 100
+    assert rows[-1].status == "enqueued" and rows[-1].fire_time == now.replace(microsecond=0)
+    _assert_each_enqueued_once(redis_client)
