@@ -29,13 +29,11 @@ ColumnKind = Literal["text", "integer", "number", "currency", "date", "datetime"
 
 #: Excel number formats of the typed column kinds.
 NUMBER_FORMATS: dict[str, str] = {
-    "integer": "#,##0",
     "number": "#,##0.00",
     "currency": '"$"#,##0.00',
-    "date": "yyyy-mm-dd",
-    "datetime": "yyyy-mm-dd hh:mm",
     "percent": "0.0%",
 }
+#: Dates and datetimes get openpyxl's own formats (``yyyy-mm-dd``, ``yyyy-mm-dd h:mm:ss``) when it binds them.
 #: Default widths (characters) per kind when a column names none.
 DEFAULT_WIDTHS: dict[str, float] = {"date": 12, "datetime": 17, "currency": 16, "integer": 10, "number": 12}
 #: Characters XML 1.0 cannot carry (openpyxl refuses them); replaced rather than failing the export.
@@ -86,29 +84,59 @@ class SheetWriter:
             cell.font = bold
             header.append(cell)
         self.sheet.append(header)
-        self._cells = [self._template(column) for column in self.columns]
+        self._text = [i for i, c in enumerate(self.columns) if c.kind == "text"]
+        self._styled = [
+            (i, self._template(c), c.kind) for i, c in enumerate(self.columns) if c.kind in NUMBER_FORMATS
+        ]
+        self._plain = [
+            (i, c.kind)
+            for i, c in enumerate(self.columns)
+            if c.kind != "text" and c.kind not in NUMBER_FORMATS
+        ]
 
     def _template(self, column: Column) -> WriteOnlyCell:
         cell = WriteOnlyCell(self.sheet)
-        fmt = NUMBER_FORMATS.get(column.kind)
-        if fmt is not None:
-            cell.number_format = fmt
+        cell.number_format = NUMBER_FORMATS[column.kind]
         return cell
 
     def append(self, values: Sequence[Any]) -> None:
-        """Write one row; values are converted per column kind (see :func:`cell_value`)."""
-        row: list[Any] = []
-        for cell, column, value in zip(self._cells, self.columns, values, strict=True):
-            converted = cell_value(value, column.kind)
-            if converted is None:
-                row.append(None)
+        """Write one row; values are converted per column kind (see :func:`cell_value`).
+
+        Plain text goes to openpyxl as is (it binds each value once); only text that needs cleaning or would
+        be a formula, and typed columns (one reused cell each, its number format set once), become cells here.
+        """
+        row = list(values)
+        if len(row) != len(self.columns):
+            raise ValueError(f"row of {len(row)} values for {len(self.columns)} columns")
+        for index in self._text:
+            value = row[index]
+            if value is None:
                 continue
-            cell.value = converted
-            if cell.data_type == "f":  # a text starting with "=": keep it text
-                cell.data_type = "s"
-            row.append(cell)
+            if (
+                type(value) is not str
+                or value.startswith("=")
+                or len(value) > MAX_TEXT
+                or _ILLEGAL.search(value)
+            ):
+                row[index] = self._text_cell(cell_value(value, "text"))
+        for index, plain_kind in self._plain:
+            if row[index] is not None:
+                row[index] = cell_value(row[index], plain_kind)
+        for index, cell, kind in self._styled:
+            value = row[index]
+            if value is not None:
+                cell.value = cell_value(value, kind)
+                row[index] = cell
         self.sheet.append(row)
         self.rows += 1
+
+    def _text_cell(self, text: str) -> Any:
+        """Text that would be a formula (``=...``) as a text cell; any other text as itself."""
+        if not text.startswith("="):
+            return text
+        cell = WriteOnlyCell(self.sheet, text)
+        cell.data_type = "s"
+        return cell
 
     def extend(self, rows: Iterable[Sequence[Any]]) -> None:
         for values in rows:

@@ -74,7 +74,7 @@ def seed_reports(*, proposals: int = 12, opportunities: int = 10) -> Seeded:
                     title=title,
                     status=statuses[index % len(statuses)],
                     due_date=(NOW + dt.timedelta(days=index)).date(),
-                    notice_id=notices[index % len(notices)],
+                    notice_id=notices[index % len(notices)] if notices else None,
                 )
             )
         session.add(Proposal(owner_id=other.id, title="Not yours", status="draft"))
