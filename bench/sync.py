@@ -51,6 +51,7 @@ def main() -> None:
     )
     parser.add_argument("--notices", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--latency-p50-ms", type=float, default=300.0)
     parser.add_argument("--latency-p99-ms", type=float, default=1500.0)
     args = parser.parse_args()
@@ -85,19 +86,20 @@ def run(args: argparse.Namespace, url: str, sim_url: str) -> dict[str, Any]:
     bare_rate = len(records) / bare_s
     del records
 
-    with worker(url, sim_url, args.threads) as proc:
+    with worker(url, sim_url, args.threads, args.processes) as proc:
         ingest_s, run1 = timed_run(posted_from=first, posted_to=last)
         peak_full = vm_hwm_mb(proc.pid)
         incremental_s, run2 = timed_run(today=last + dt.timedelta(days=1))
         again_s, run3 = timed_run(posted_from=first, posted_to=last)
     small = args.notices // 5
     TOTAL[0] = args.notices
-    peak_small = peak_of_a_fresh_sync(url, sim_url, args.threads, small)
+    peak_small = peak_of_a_fresh_sync(url, sim_url, args.threads, args.processes, small)
     stored = run1["inserted"]
     return {
         "notices": args.notices,
         "latency_ms": {"p50": args.latency_p50_ms, "p99": args.latency_p99_ms},
         "threads": args.threads,
+        "processes": args.processes,
         "a_ingest": {
             "sync_s": round(ingest_s, 2),
             "sync_notices_per_s": round(stored / ingest_s),
@@ -241,9 +243,10 @@ def timed_run(**kwargs: Any) -> tuple[float, dict[str, Any]]:
     raise TimeoutError("sync run did not close within an hour")
 
 
-def peak_of_a_fresh_sync(url: str, sim_url: str, threads: int, size: int) -> float:
-    """VmHWM (MB) of a fresh worker after syncing the first ``size`` notices of the data set (a new schema
-    would cost a migration; the same one with its notices deleted serves)."""
+def peak_of_a_fresh_sync(url: str, sim_url: str, threads: int, processes: int, size: int) -> float:
+    """VmHWM (MB) of a fresh worker after syncing the first ``size`` notices of the data set, cut into as many
+    partitions as the full run (so as many pages are in flight at once: only the total differs). The same schema
+    serves, its notices deleted first."""
     from sqlalchemy import delete
 
     from app.db.models import Opportunity
@@ -252,7 +255,8 @@ def peak_of_a_fresh_sync(url: str, sim_url: str, threads: int, size: int) -> flo
     with session_scope() as session:
         session.execute(delete(Opportunity))
     days = DAYS * size // TOTAL[0]  # the notices are spread evenly over the days
-    with worker(url, sim_url, threads) as proc:
+    partition_days = max(1, round(days * 7 / DAYS))
+    with worker(url, sim_url, threads, processes, partition_days=partition_days) as proc:
         timed_run(
             posted_from=END - dt.timedelta(days=DAYS - 1), posted_to=END - dt.timedelta(days=DAYS - days)
         )
@@ -280,17 +284,20 @@ def children(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def worker(url: str, sim_url: str, threads: int) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    url: str, sim_url: str, threads: int, processes: int, *, partition_days: int = 7
+) -> Iterator[subprocess.Popen[bytes]]:
     from app.parent_death import LAUNCHER_PID_ENV
     from bench.scratch import stop_worker
 
     command = [
         sys.executable, "-m", "app.worker_main", "app.worker_boot", "actors.sync", "--queues", "sync",
-        "--processes", "1", "--threads", str(threads), "--skip-logging",
+        "--processes", str(processes), "--threads", str(threads), "--skip-logging",
     ]  # fmt: skip
     full_env = {
         **os.environ,
         **env(url, sim_url),
+        "SYNC_PARTITION_DAYS": str(partition_days),
         "PYTHONPATH": str(ROOT),
         LAUNCHER_PID_ENV: str(os.getpid()),
     }
