@@ -89,18 +89,19 @@ def test_two_replicas_fire_each_once_and_a_sigterm_hands_over_without_a_gap(
         # When the leader is stopped gracefully
         leader.signal(signal.SIGTERM)
         assert leader.proc.wait(20) == 0
-        stopped_at = dt.datetime.now(dt.UTC)
 
         # Then the standby takes over at once and goes on firing
         wait_for(lambda: _enqueued_by(standby) >= 16, timeout=40, what="16 fires by the standby")
 
     assert "leadership released" in leader.output()
     _assert_every_fire_once(redis_client)
-    # None of the fires around the handover waited for the TTL (6 s): at most one per schedule was coalesced
-    around = [
-        r for r in runs() if abs((r.fire_time - stopped_at).total_seconds()) < 8 and r.status == "missed"
-    ]
-    assert len(around) <= len(NAMES), [(r.name, r.fire_time, r.reason) for r in around]
+    # The handover did not wait for the TTL (6 s, which would coalesce about 5 fires of each schedule): at most
+    # the fire or two due while the standby noticed were coalesced
+    missed = [r for r in runs() if r.status == "missed"]
+    for name in NAMES:
+        assert len([r for r in missed if r.name == name]) <= 2, [
+            (r.name, r.fire_time, r.reason) for r in missed
+        ]
     assert sum(len(enqueued_runs(n)) for n in NAMES) >= 30
 
 
