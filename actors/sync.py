@@ -36,8 +36,12 @@ def sync_opportunities(args: SyncOpportunitiesArgs) -> None:
 
 @job_actor("sync_opportunity_partition", **RETRIES)
 def sync_opportunity_partition(args: SyncOpportunityPartitionArgs) -> None:
+    message = CurrentMessage.get_current_message()
     service.sync_opportunity_partition(
-        sync_run_id=args.sync_run_id, posted_from=args.posted_from, posted_to=args.posted_to
+        sync_run_id=args.sync_run_id,
+        posted_from=args.posted_from,
+        posted_to=args.posted_to,
+        message_id=message.message_id if message is not None else None,
     )
 
 

@@ -311,6 +311,8 @@ class SyncPartition(Base):
     posted_to: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, running, succeeded, failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The message of the latest attempt: a different one for a failed partition is a requeued dead letter.
+    message_id: Mapped[str | None] = mapped_column(String(64))
     pages: Mapped[int] = mapped_column(Integer, default=0)
     fetched: Mapped[int] = mapped_column(Integer, default=0)
     inserted: Mapped[int] = mapped_column(Integer, default=0)

@@ -172,8 +172,13 @@ def publish_outbox() -> None:
         logger.warning("outbox not published now; the relay will", exc_info=True)
 
 
-def start_partition(run_id: int, posted_from: dt.date) -> SyncPartition | None:
-    """Mark the partition running (one more attempt); None when it is already terminal (a duplicate)."""
+def start_partition(run_id: int, posted_from: dt.date, message_id: str | None = None) -> SyncPartition | None:
+    """Mark the partition running (one more attempt); None when this message finds it terminal (a duplicate).
+
+    A *failed* partition reached by another message than the one that failed is a dead letter an operator
+    requeued (``jobs dlq requeue``, the admin): it reopens like :func:`retry_failed` (off the run's counters, the
+    run back to ``running``) and runs, so the run is judged again when it reports.
+    """
     with session_scope() as session:
         part = session.scalar(
             select(SyncPartition)
@@ -182,10 +187,25 @@ def start_partition(run_id: int, posted_from: dt.date) -> SyncPartition | None:
         )
         if part is None:
             raise PermanentError(f"sync run {run_id} has no partition starting {posted_from}")
-        if part.status in TERMINAL:
+        requeued = part.status == "failed" and message_id is not None and message_id != part.message_id
+        if part.status in TERMINAL and not requeued:
             return None
+        if requeued:
+            session.execute(
+                update(SyncRun)
+                .where(SyncRun.id == run_id)
+                .values(
+                    partitions_done=SyncRun.partitions_done - 1,
+                    partitions_failed=SyncRun.partitions_failed - 1,
+                    status="running",
+                    finished_at=None,
+                )
+            )
+            part.finished_at = None
+            logger.info("failed sync partition requeued; its run reopens", extra={"run_id": run_id})
         part.status = "running"
         part.attempts += 1
+        part.message_id = message_id or part.message_id
         part.started_at = part.started_at or utcnow()
         return part
 

@@ -74,14 +74,18 @@ def sync_opportunity_partition(
     posted_from: dt.date,
     posted_to: dt.date,
     client: SamGovClient | None = None,
+    message_id: str | None = None,
 ) -> Counts | None:
-    """Fetch and store one window; report it to the run. None when the partition was already terminal."""
+    """Fetch and store one window; report it to the run. None when the partition was already terminal.
+
+    ``message_id`` is the partition message's (a requeued dead letter carries a new one: see
+    :func:`app.sync.runs.start_partition`)."""
     from app.settings import get_settings
     from app.sync.client import SamGovClient, redact
     from app.sync.paging import PageCursor
 
     settings = get_settings()
-    part = runs.start_partition(sync_run_id, posted_from)
+    part = runs.start_partition(sync_run_id, posted_from, message_id)
     if part is None:
         logger.info(
             "sync partition already finished; duplicate delivery ignored", extra={"run_id": sync_run_id}

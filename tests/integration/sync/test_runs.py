@@ -135,3 +135,56 @@ def test_a_duplicate_delivery_of_the_planning_message_plans_nothing_more(sync_en
             select(func.count()).where(OutboxEntry.actor == "sync_opportunity_partition")
         )
     assert partition_messages == 2
+
+
+def test_a_requeued_dead_partition_reopens_its_run(
+    sync_env: dict[str, str], simulator: SamGovSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.sync.client import DATE_FORMAT, SamGovUnavailable
+    from app.testing.samgov_server import Fault
+
+    # Given a run of two windows whose first one failed for good (here nothing retries: the failure is final)
+    monkeypatch.setenv("SYNC_PARTITION_DAYS", "60")
+    reset_settings()
+    first, last = full_range(simulator)
+    simulator.script(Fault.error(503), times=100, when={"postedFrom": first.strftime(DATE_FORMAT)})
+    run_id = service.sync_opportunities(posted_from=first, posted_to=last)
+    second = first + dt.timedelta(days=60)
+    with samgov_client(simulator) as client:
+        with pytest.raises(SamGovUnavailable):
+            service.sync_opportunity_partition(
+                sync_run_id=run_id, posted_from=first, posted_to=second - dt.timedelta(days=1), client=client
+            )
+        service.sync_opportunity_partition(
+            sync_run_id=run_id, posted_from=second, posted_to=last, client=client
+        )
+    with session_scope() as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None and (run.status, run.partitions_failed) == ("failed", 1)
+        assert session.scalar(select(func.count()).where(OutboxEntry.actor == "send_admin_alert")) == 1
+
+    # When its dead letter is requeued (a new message id) after SAM.gov recovered
+    simulator.clear_faults()
+    with samgov_client(simulator) as client:
+        counts = service.sync_opportunity_partition(
+            sync_run_id=run_id,
+            posted_from=first,
+            posted_to=second - dt.timedelta(days=1),
+            client=client,
+            message_id="requeued-copy",
+        )
+        duplicate = service.sync_opportunity_partition(
+            sync_run_id=run_id,
+            posted_from=first,
+            posted_to=second - dt.timedelta(days=1),
+            client=client,
+            message_id="requeued-copy",
+        )
+
+    # Then the partition ran, the run is whole again, and a second delivery of that copy did nothing
+    assert counts is not None and counts.inserted > 0 and duplicate is None
+    with session_scope() as session:
+        run = session.get(SyncRun, run_id)
+        assert run is not None
+        assert (run.status, run.partitions_done, run.partitions_failed) == ("succeeded", 2, 0)
+    assert set(stored_ids()) == set(simulator.dataset.valid_ids(first, last))

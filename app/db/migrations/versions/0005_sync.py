@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("posted_to", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("message_id", sa.String(length=64), nullable=True),
         *_counts(),
         sa.Column("resume_offset", sa.Integer(), nullable=True),
         sa.Column("resume_mode", sa.String(length=8), nullable=True),
