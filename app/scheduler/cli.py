@@ -16,6 +16,8 @@ import click
 
 from app.errors import JobError
 
+#: Statuses of a fire whose message is on the queue.
+SENT = ("manual", "enqueued")
 #: Width of the name column of ``list`` (the longest public name is 17 characters).
 NAME_WIDTH = 18
 
@@ -80,7 +82,11 @@ def list_command(as_json: bool) -> None:
 @schedules.command("run")
 @click.argument("name")
 def run_command(name: str) -> None:
-    """Fire NAME once now, with its own key (no leader needed); prints the message as JSON."""
+    """Fire NAME once now, with its own key (no leader needed); prints the fire as JSON.
+
+    Exits 1 when nothing was enqueued now: the target actor is not in the catalogue yet, or the publish failed
+    (then a leading scheduler publishes the fire again inside the schedule's grace time).
+    """
     from app.cli import _operator, _settings
     from app.scheduler import state
     from app.scheduler.schemas import FiredOut
@@ -94,6 +100,11 @@ def run_command(name: str) -> None:
     out = FiredOut.model_validate(fired, from_attributes=True)
     _audit(who, "run", name, {"message_id": out.message_id, "status": out.status, "key": out.key})
     click.echo(out.model_dump_json())
+    if out.status not in SENT or out.duplicate:
+        # A publish that failed stays a "failed" row, which the leader publishes again inside the grace time.
+        why = out.reason or "already claimed"
+        click.echo(f"jobs: {name}: nothing enqueued now ({out.status}: {why})", err=True)
+        sys.exit(1)
 
 
 def _set_paused(name: str, paused: bool) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 
 from app.db.models import AuditEvent, ScheduleRun
 from app.db.session import session_scope
-from tests.support.helpers import ROOT, wait_for
+from tests.support.helpers import ROOT, free_port, wait_for
 from tests.support.scheduler import SchedulerProcess, every_second, scheduler_replicas, wait_leader
 
 pytestmark = pytest.mark.e2e
@@ -114,6 +114,13 @@ def test_run_now_without_any_scheduler_enqueues_one_message_per_call(
     unknown = jobs(platform_env, "schedules", "run", "no-such")
     assert unknown.returncode == 1 and unknown.stderr.count("\n") == 1 and "no-such" in unknown.stderr
     assert len(email_messages(redis_client)) == 2
+
+    # A run-now whose publish fails says so and exits 1 (its row stays `failed` for a leader to retry)
+    down = jobs(
+        {**platform_env, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}, "schedules", "run", "cleanup"
+    )
+    assert down.returncode == 1, down.stdout + down.stderr
+    assert json.loads(down.stdout)["status"] == "failed" and "nothing enqueued now" in down.stderr
 
 
 def test_run_now_beside_a_leader_and_a_standby_enqueues_exactly_one(

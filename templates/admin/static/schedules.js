@@ -32,6 +32,10 @@
       });
       const result = await response.json();
       if (!response.ok) { flash(result.detail ? JSON.stringify(result.detail) : response.statusText, false); return; }
+      if (action === "run" && (result.status !== "manual" || result.duplicate)) {
+        flash("Nothing enqueued for " + name + " (" + result.status + ": " + (result.reason || "already claimed") + ").", false);
+        return;
+      }
       const extra = result.message_id ? " as message " + result.message_id : "";
       flash(DONE[action] + " " + name + extra + ".", true);
       window.setTimeout(() => window.location.reload(), 700);
