@@ -38,7 +38,8 @@ pages = APIRouter(include_in_schema=False)
 router = APIRouter()
 
 RunId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Kind = Annotated[str | None, Query(max_length=16, pattern="^(opportunities|entities|analytics|cleanup)$")]
+#: Empty means any (the page's filter form sends ``kind=`` for "any").
+Kind = Annotated[str | None, Query(max_length=16, pattern="^(opportunities|entities|analytics|cleanup)?$")]
 
 
 def _quota() -> QuotaOut | None:
@@ -63,7 +64,7 @@ def overview(
     limit: Annotated[int, Query(ge=1, le=MAX_RUNS)] = RECENT,
 ) -> SyncOverviewOut:
     """Recent runs (newest first) and the SAM.gov quota left today."""
-    listed = [SyncRunOut.model_validate(r) for r in recent_runs(session, kind=kind, limit=limit)]
+    listed = [SyncRunOut.model_validate(r) for r in recent_runs(session, kind=kind or None, limit=limit)]
     return SyncOverviewOut(quota=_quota(), runs=listed)
 
 
@@ -97,7 +98,7 @@ def sync_page(
     run: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     kind: Kind = None,
 ) -> HTMLResponse:
-    listed = [SyncRunOut.model_validate(r) for r in recent_runs(session, kind=kind)]
+    listed = [SyncRunOut.model_validate(r) for r in recent_runs(session, kind=kind or None)]
     detail = _detail(session, run) if run is not None else None
     return render(
         request, principal, "sync.html", runs=listed, quota=_quota(), detail=detail, kind=kind, kinds=KINDS

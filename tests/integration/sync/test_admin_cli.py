@@ -78,6 +78,9 @@ def test_runs_partitions_quota_and_an_audited_retry(
     page = auth_client.get(f"/admin/sync?run={run_id}", auth=VIEWER)
     assert page.status_code == 200 and "SamGovUnavailable: 503" in page.text and "2026-01-08" in page.text
     assert "data-sync-retry" not in page.text  # a viewer gets no retry button
+    assert auth_client.get("/admin/sync?kind=", auth=VIEWER).status_code == 200  # the filter's "any"
+    assert auth_client.get("/admin/api/sync?kind=entities", auth=VIEWER).json()["runs"] == []
+    assert auth_client.get("/admin/api/sync?kind=bogus", auth=VIEWER).status_code == 422
 
     # A viewer may not retry; an admin needs the CSRF token
     assert auth_client.post(f"/admin/api/sync/runs/{run_id}/retry", auth=VIEWER).status_code == 403
