@@ -47,6 +47,10 @@ ADMIN_LOGIN_FAILURES = Counter("admin_login_failures", "Admin logins refused, by
 ATTACHMENTS_PROCESSED = Counter(
     "worker_attachments_processed", "Attachment downloads by outcome", ["queue", "outcome"]
 )
+#: Documents written (app/documents/storage.py): kind report/export/attachment/...; status ready, retrying, failed.
+DOCUMENTS_WRITTEN = Counter(
+    "worker_documents", "Documents by kind, format and outcome", ["queue", "kind", "format", "status"]
+)
 #: Set by every spend of the shared SAM.gov budget (app/sync/quota.py): the latest figure of any process wins.
 SAMGOV_QUOTA_REMAINING = Gauge(
     "worker_samgov_quota_remaining",

@@ -114,6 +114,7 @@ def produce(
     partial_dir.mkdir(parents=True, exist_ok=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_partials(partial_dir, request_id)
+    sweep_partials()  # a listing of a directory holding a few files at most: cheap per job
     records.claim(
         records.Claim(
             request_id=request_id,
@@ -142,7 +143,9 @@ def produce(
         _sync_dir(final.parent)
     except BaseException as err:
         temp.unlink(missing_ok=True)
-        records.mark_failed(request_id, _describe(err), final=isinstance(err, PermanentError))
+        final_failure = isinstance(err, PermanentError)
+        records.mark_failed(request_id, _describe(err), final=final_failure)
+        _count(kind, fmt, "failed" if final_failure else "retrying")
         raise
     records.mark_ready(
         request_id,
@@ -153,6 +156,14 @@ def produce(
         page_count=output.page_count,
         row_count=output.row_count,
     )
+    _count(kind, fmt, "ready")
+
+
+def _count(kind: str, fmt: str, status: str) -> None:
+    from app.constants import DOCUMENTS_QUEUE
+    from app.metrics import DOCUMENTS_WRITTEN
+
+    DOCUMENTS_WRITTEN.labels(DOCUMENTS_QUEUE, kind, fmt, status).inc()
 
 
 def completed(request_id: str) -> records.DocumentStatus | None:
@@ -164,7 +175,8 @@ def completed(request_id: str) -> records.DocumentStatus | None:
 
 
 def sweep_partials(older_than_s: float = 24 * 3600) -> int:
-    """Delete temporary files older than ``older_than_s`` (left by killed attempts never retried)."""
+    """Delete temporary files older than ``older_than_s`` (left by killed attempts never retried); every
+    attempt calls it, and no attempt runs that long (the actors' time limits are minutes)."""
     partial_dir = storage_root() / PARTIAL_DIR
     if not partial_dir.is_dir():
         return 0

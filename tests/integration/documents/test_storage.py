@@ -6,9 +6,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 import app.documents
@@ -113,3 +115,27 @@ def test_paths_cannot_leave_the_storage_directory(docs_env: dict[str, str]) -> N
             storage.resolve(bad)
     with pytest.raises(PermanentError):
         storage.default_path("report", "../../evil", "pdf")
+
+
+def _written(status: str) -> float:
+    labels = {"queue": "documents", "kind": "export", "format": "csv", "status": status}
+    return REGISTRY.get_sample_value("worker_documents_total", labels) or 0.0
+
+
+def test_outcomes_are_counted_and_old_partials_swept(docs_env: dict[str, str]) -> None:
+    partial_dir = Path(docs_env["STORAGE_DIR"]) / storage.PARTIAL_DIR
+    partial_dir.mkdir(parents=True)
+    stale, fresh = partial_dir / "gone-00001.0000.csv", partial_dir / "busy-00001.0000.csv"
+    for path in (stale, fresh):
+        path.write_text("left by a killed attempt")
+    day_ago = time.time() - 25 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    ready, retrying = _written("ready"), _written("retrying")
+
+    with storage.produce("count-00001", kind="export", fmt="csv") as out:
+        _write(out, "x\r\n")
+    with pytest.raises(RetryableError), storage.produce("count-00002", kind="export", fmt="csv"):
+        raise RetryableError("later")
+
+    assert (_written("ready"), _written("retrying")) == (ready + 1, retrying + 1)
+    assert not stale.exists() and fresh.exists()  # another request's recent partial is left alone
