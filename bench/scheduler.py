@@ -15,7 +15,9 @@ fires ``daily-reminders`` (its actor exists today) every second with a 5 s grace
   counted: fire times doubled and idempotency keys on the queue twice (both must be 0), and fires of the gap
   recorded ``missed`` (older than the grace time) or caught up. A leader killed between its publish and the
   ``enqueued`` mark leaves its last row ``claimed`` with the message on the queue (docs/scheduler.md
-  "Guarantees"), so rows and messages can differ by one without anything sent twice.
+  "Guarantees"), so rows and messages can differ by one without anything sent twice;
+- **handover**: a fresh replica joins as standby, then SIGTERM to the leader (which deletes its lock): the time
+  until the standby holds the lock (it polls every 0.5 s), and the fires around it (none should be missed).
 
     .venv/bin/python bench/scheduler.py [--fires 40] [--lock-ttl 15]
 
@@ -184,8 +186,33 @@ def main() -> int:
         taken = standby_fired()
         assert taken is not None and taken.enqueued_at is not None
         fired_s = (taken.enqueued_at - killed_at).total_seconds()
+        gap_until = taken.fire_time
+
+        # Handover: a fresh standby, then SIGTERM to the leader (it deletes its lock on the way out)
+        replicas.append(SchedulerProcess(env, work / "scheduler-3.log"))
+        fresh = replicas[-1]
+        wait_until(lambda: "scheduler " in fresh.output(), 60, "the fresh standby to start")
+        stopped = time.time()
+        standby.signal(signal.SIGTERM)
+        wait_until(lambda: leader_pid(client) == fresh.pid, 30, "the fresh standby to lead")
+        handover_s = time.time() - stopped
+        standby.proc.wait(30)
+        handed = len(fires())
+        wait_until(
+            lambda: any(by(fresh, f) and f.enqueued_at for f in fires()[handed - 2 :]),
+            30,
+            "the fresh standby's fire",
+        )
+
         everything = fires()
-        gap = Counter(f.status for f in everything if killed_at < f.fire_time <= taken.fire_time)
+        handover_gap = [
+            f.status
+            for f in everything
+            if dt.datetime.fromtimestamp(stopped, dt.UTC) - dt.timedelta(seconds=1)
+            < f.fire_time
+            <= dt.datetime.fromtimestamp(stopped + handover_s, dt.UTC) + dt.timedelta(seconds=1)
+        ]
+        gap = Counter(f.status for f in everything if killed_at < f.fire_time <= gap_until)
         doubled = len(everything) - len({f.fire_time for f in everything})
         statuses = Counter(f.status for f in everything)
         keys = queued_keys(client, ("email",))
@@ -213,7 +240,9 @@ def main() -> int:
     print(f"  standby holds the lock   {lock_s:6.2f} s  ratio to TTL {lock_s / args.lock_ttl:.2f}")
     print(f"  standby's first enqueue  {fired_s:6.2f} s  ratio to TTL {fired_s / args.lock_ttl:.2f}")
     print(f"  fire times of the gap, by status: {dict(gap)}")
-    print(f"  schedule_runs rows by status: {dict(statuses)}; messages in Redis {sum(keys.values())}")
+    print(f"\nhandover after SIGTERM of the leader: the standby holds the lock {handover_s:.2f} s later")
+    print(f"  fires around it, by status: {dict(Counter(handover_gap))}")
+    print(f"\n  schedule_runs rows by status: {dict(statuses)}; messages in Redis {sum(keys.values())}")
     print(f"  fire times doubled: {doubled}; keys sent twice: {sent_twice}")
     return 0 if doubled == 0 and sent_twice == 0 else 1
 
