@@ -11,7 +11,7 @@ it into numbered, de-duplicated :class:`Requirement` s:
    final punctuation (a title, a table row). Other lines are joined: layout wraps are not sentence ends.
 2. **Blocks to sentences**, on ``.``/``?``/``!`` followed by a capital, except after abbreviations
    (``e.g.``, ``U.S.``, ``a.m.`` ...). A sentence keeps the page it starts on.
-3. **Requirements** are sentences with an obligation: *shall*, *must*, *is/are required to*, *will provide*
+3. **Requirements** are sentences with an obligation: *shall*, *must*, *is/are/be required to*, *will provide*
    (submit, deliver ...), *is/are responsible for*. Not requirements: a sentence whose subject is the
    Government (*The Government will evaluate*, *shall not be liable*), the keyword quoted (the definition of
    *"shall"*), recommendations (*should*) and permissions (*may*).
@@ -49,7 +49,7 @@ _TYPE_BY_LETTER = {"L": SUBMISSION, "M": EVALUATION, "B": PRICING}
 _SECTION_HEADING = re.compile(r"^(?:SECTION|Section)\s+([A-Z])(?:\s*[-–—:]\s*|\s*$)(.*)$")
 _LABEL = re.compile(r"^((?:[A-Z]|\d{1,2})(?:\.\d{1,3})+)\.?\s+(\S.*)$")
 _OBLIGATION = re.compile(
-    r"\b(?P<keyword>shall|must|(?:is|are)\s+required\s+to|(?:is|are)\s+responsible\s+for|"
+    r"\b(?P<keyword>shall|must|(?:is|are|be)\s+required\s+to|(?:is|are)\s+responsible\s+for|"
     r"will\s+(?:provide|submit|deliver|furnish|maintain|ensure|comply|perform|include|prepare|establish|"
     r"notify|coordinate|support))\b",
     re.IGNORECASE,
@@ -63,7 +63,7 @@ _PARTY_SUBJECT = re.compile(
 )
 _REFERENCE = re.compile(r"\b(?:Section\s+([A-Z](?:\.\d{1,3})*)\b|([A-Z]\.\d{1,3}(?:\.\d{1,3})*)\b)")
 _SUBMISSION_WORDS = re.compile(
-    r"\b(offerors?|proposals?|quot(?:e|es|ation)|volume|questions?)\b", re.IGNORECASE
+    r"\b(offerors?|proposals?|quot(?:e|es|ers?|ation)|volume|questions?)\b", re.IGNORECASE
 )
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’)]?\s+(?=[\"“(]?[A-Z0-9])")
 _LAST_WORD = re.compile(r"(\S+)$")

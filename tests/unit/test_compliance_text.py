@@ -71,3 +71,23 @@ def test_duplicates_across_documents_are_kept_once_where_first_seen_and_numbered
         ("REQ-001", "rfp.pdf", "Section L", "Proposal submission"),
         ("REQ-002", "Notice description", "M.2", "Evaluation"),  # no heading: the section it cites
     ]
+
+
+def test_a_second_sample_written_after_the_rules_scores_above_the_bar() -> None:
+    from pathlib import Path
+
+    from app.documents.extract import PDF, extract
+    from tests.support.compliance_score import FIXTURES, marked, score
+
+    pdf = extract(Path(FIXTURES / "rfq_data_center.pdf"), PDF)
+    found = [
+        {"text": r.text, "source": r.source, "page": r.page, "section": r.section}
+        for r in requirements([Source("rfq_data_center.pdf", pdf.pages)])
+    ]
+    result = score(found, marked("rfq_data_center_expected.json"))
+    print("\n" + result.report("compliance matrix of the data center RFQ"))
+    # Known miss: "Key personnel may not be replaced ..." (a prohibition; "may not" is no obligation keyword).
+    assert result.problems == [
+        "missed: Key personnel may not be replaced without prior written approval of the Contracting Officer."
+    ]
+    assert result.precision >= 0.9 and result.recall >= 0.9 and result.location_accuracy >= 0.9

@@ -7,8 +7,6 @@ them with precision and recall of at least 0.9, in the right document, page and 
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -24,20 +22,17 @@ from app import enqueue
 from app.db.models import Opportunity, Proposal, User
 from app.db.session import session_scope
 from app.documents import attachments, compliance
-from app.documents.compliance_text import normalize
 from app.errors import PermanentError
 from tests.integration.documents.conftest import pdfinfo_pages, pdftotext
+from tests.support.compliance_score import FIXTURES, marked, score
 from tests.support.helpers import wait_for
 from tests.support.worker import running_worker
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "solicitation"
-EXPECTED = json.loads((FIXTURES / "expected_requirements.json").read_text(encoding="utf-8"))["requirements"]
+EXPECTED = marked("expected_requirements.json")
 NOTICE = "36c10b27f0042000000000000000000a"
 OTHER_NOTICE = "0" * 31 + "e"
-#: Two requirements are the same when their normalized texts are at least this similar.
-SAME_TEXT = 0.9
 HEADERS = ["ID", "Section", "Requirement", "Source", "Page", "Type", "Owner", "Status", "Response location"]
 
 
@@ -92,31 +87,6 @@ def _process_attachments(server: Any) -> None:
         )
 
 
-def _score(found: list[dict[str, Any]]) -> tuple[float, float, float, list[str]]:
-    """(precision, recall, location accuracy, problems): each found row matched to its best unmatched expected one."""
-    unmatched = dict(enumerate(EXPECTED))
-    matched, located, problems = 0, 0, []
-    for row in found:
-        key = normalize(row["text"])
-        scored = [
-            (difflib.SequenceMatcher(None, key, normalize(item["text"])).ratio(), index)
-            for index, item in unmatched.items()
-        ]
-        best, index = max(scored, default=(0.0, -1))
-        if best < SAME_TEXT:
-            problems.append(f"not a marked requirement: {row}")
-            continue
-        expected = unmatched.pop(index)
-        matched += 1
-        where = (row["source"], row["page"], row["section"])
-        if where == (expected["document"], expected["page"], expected["section"]):
-            located += 1
-        else:
-            problems.append(f"{row['text'][:60]!r} at {where}, marked at {expected}")
-    problems += [f"missed: {item}" for item in unmatched.values()]
-    return matched / max(1, len(found)), matched / len(EXPECTED), located / max(1, matched), problems
-
-
 def test_matrix_of_the_sample_solicitation_finds_the_marked_requirements(
     docs_env: dict[str, str], server: Any
 ) -> None:
@@ -144,15 +114,10 @@ def test_matrix_of_the_sample_solicitation_finds_the_marked_requirements(
     assert status.row_count == len(found)
     assert [f["id"] for f in found] == [f"REQ-{n:03d}" for n in range(1, len(found) + 1)]
     assert all(isinstance(f["page"], int) for f in found if f["source"] != compliance.DESCRIPTION_SOURCE)
-    precision, recall, located, problems = _score(found)
-    print(
-        f"\ncompliance matrix of the sample solicitation: {len(found)} found, {len(EXPECTED)} marked; "
-        f"precision {precision:.3f}, recall {recall:.3f}, location accuracy {located:.3f}"
-    )
-    for problem in problems:
-        print("  " + problem)
-    assert precision >= 0.9 and recall >= 0.9, problems
-    assert located >= 0.9, problems
+    result = score(found, EXPECTED)
+    print("\n" + result.report("compliance matrix of the sample solicitation"))
+    assert result.precision >= 0.9 and result.recall >= 0.9, result.problems
+    assert result.location_accuracy >= 0.9, result.problems
     # The B.1 sentence the description repeats is listed once, where the solicitation says it.
     furnish = [f for f in found if "shall furnish all personnel" in f["text"]]
     assert len(furnish) == 1 and (furnish[0]["source"], furnish[0]["section"]) == ("solicitation.pdf", "B.1")
