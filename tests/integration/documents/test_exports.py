@@ -122,3 +122,26 @@ def test_large_export_memory_does_not_grow_with_rows(
     assert (small_rows.row_count, large_rows.row_count) == (3 * batch, 15 * batch)
     # 5x the rows may not cost anywhere near 5x the memory (a list of every row would).
     assert large < small * 1.4, (small, large)
+
+
+def test_progress_is_written_as_the_rows_stream(
+    docs_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.documents import records, storage
+
+    seeded = seed_reports(opportunities=0, proposals=0)
+    seed_opportunities(1000)
+    monkeypatch.setattr(exports, "BATCH", 100)
+    monkeypatch.setattr(storage, "PROGRESS_INTERVAL_S", 0.0)
+    seen: list[int] = []
+    real = records.set_progress
+
+    def observed(request_id: str, percent: int) -> None:
+        real(request_id, percent)
+        row = app.documents.status(request_id)
+        assert row is not None and row.status == "running"
+        seen.append(row.progress)
+
+    monkeypatch.setattr(records, "set_progress", observed)
+    _export("exp-progress-1", seeded.user_id, "opportunities", "csv")
+    assert seen == sorted(seen) and len(seen) >= 5 and 0 < seen[0] < 50 and 50 < seen[-1] < 100, seen
