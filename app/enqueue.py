@@ -289,18 +289,27 @@ def data_export(
     return DocumentRequest(chosen, ref)
 
 
-def attachment(notice_id: str, url: str, *, request_id: str | None = None, **options: Any) -> DocumentRequest:
-    """Download and process one attachment of ``notice_id`` (type, pages, text; deduplicated by sha256).
-
-    The request id defaults to one derived from (notice, URL), so enqueuing the same attachment again is
-    the same request: once it is done, nothing is downloaded again.
-    """
+def attachment_job(
+    notice_id: str, url: str, *, request_id: str | None = None, **options: Any
+) -> tuple[str, PreparedJob]:
+    """The ``process_attachment`` job of one attachment, prepared for :func:`many` (a notice's links in one
+    round trip)."""
     from app.jobs.documents import attachment_request_id, document_key
 
     chosen = request_id or attachment_request_id(notice_id, url)
     options.setdefault("idempotency_key", document_key(chosen))
-    ref = send("process_attachment", request_id=chosen, notice_id=notice_id, url=url, **options)
-    return DocumentRequest(chosen, ref)
+    return chosen, job("process_attachment", request_id=chosen, notice_id=notice_id, url=url, **options)
+
+
+def attachment(notice_id: str, url: str, **options: Any) -> DocumentRequest:
+    """Download and process one attachment of ``notice_id`` (type, pages, text; deduplicated by sha256).
+
+    The request id defaults to one derived from (notice, URL), so enqueuing the same attachment again is
+    the same request: once it is done, nothing is downloaded again. ``request_id=`` forces another one.
+    """
+    session = options.pop("session", None)
+    chosen, prepared = attachment_job(notice_id, url, **options)
+    return DocumentRequest(chosen, many([prepared], session=session)[0])
 
 
 def compliance_matrix(

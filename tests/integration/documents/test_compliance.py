@@ -204,22 +204,23 @@ def test_worker_processes_attachments_and_builds_the_matrix_from_the_enqueue_hel
         queues=["documents"],
         threads=1,
     ):
-        # When: the web app enqueues the attachments, then the matrix
-        requests = [
-            enqueue.attachment(NOTICE, server.url(f"/files/{name}"))
+        # When: the sync enqueues the notice's attachments in one round trip, then the web app the matrix
+        prepared = [
+            enqueue.attachment_job(NOTICE, server.url(f"/files/{name}"))
             for name in ("solicitation.pdf", "attachment_j3_security.docx")
         ]
+        refs = enqueue.many([job for _, job in prepared])
+        request_ids = [request_id for request_id, _ in prepared]
+        assert [ref.actor for ref in refs] == ["process_attachment"] * 2
         again = enqueue.attachment(NOTICE, server.url("/files/solicitation.pdf"))
-        assert again.request_id == requests[0].request_id  # the same attachment is the same request
+        assert again.request_id == request_ids[0]  # the same attachment is the same request
 
         def ready(request_id: str) -> bool:
             status = app.documents.status(request_id)
             return status is not None and status.ready
 
-        for request in requests:
-            wait_for(
-                lambda r=request: ready(r.request_id), timeout=30, what=f"attachment {request.request_id}"
-            )
+        for request_id in request_ids:
+            wait_for(lambda r=request_id: ready(r), timeout=30, what=f"attachment {request_id}")
         matrix = enqueue.compliance_matrix(NOTICE, format="xlsx")
         wait_for(lambda: ready(matrix.request_id), timeout=30, what="compliance matrix")
 
