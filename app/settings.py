@@ -144,6 +144,8 @@ class Settings(BaseSettings):
     scheduler_http_port: int = Field(default=9194, ge=0, le=65535)
     #: Seconds between the leader's imports of Dramatiq's dead-letter queues into the archive.
     scheduler_dlq_sync_interval_s: float = Field(default=300.0, gt=0)
+    #: The leader runs the outbox relay in-process; false when ``jobs relay`` runs as its own process instead.
+    scheduler_run_relay: bool = True
 
     @field_validator("redis_url")
     @classmethod

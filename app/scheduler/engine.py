@@ -20,6 +20,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import redis
 from sqlalchemy import func, select
@@ -32,6 +33,9 @@ from app.scheduler.clock import Clock
 from app.scheduler.config import ResolvedSchedule
 from app.scheduler.fire import fire, record_missed, retry_unsent
 from app.scheduler.leader import STANDBY_POLL_S, LeaderLock
+
+if TYPE_CHECKING:
+    from app.scheduler.relay import LeaderRelay
 
 logger = logging.getLogger(__name__)
 
@@ -56,12 +60,15 @@ class Engine:
         clock: Clock,
         replica: str,
         dlq_sync_interval_s: float | None = None,
+        relay: LeaderRelay | None = None,
     ) -> None:
         self.schedules = [s for s in schedules if s.enabled]
         self.lock = lock
         self.clock = clock
         self.replica = replica
         self.dlq_sync_interval_s = dlq_sync_interval_s
+        #: The outbox relay, run while this replica leads (``SCHEDULER_RUN_RELAY``).
+        self.relay = relay
         self.cursors: dict[str, dt.datetime] = {}
         #: Cursors are loaded (this replica leads and knows where each schedule stands).
         self._leading = False
@@ -88,11 +95,15 @@ class Engine:
                 if self.clock.wait(delay, stop):
                     break
         finally:
+            if self.relay is not None:
+                self.relay.stop()  # before the release: the next leader's relay starts after this one ended
             self.lock.release()
 
     def step(self) -> float:
         """One iteration: refresh the lock; as leader, handle due fires. Returns seconds until the next one."""
         leading = self.lock.refresh()
+        if self.relay is not None:
+            self.relay.follow(leading)
         now = self.clock.now()
         if not leading:
             self._leading = False

@@ -1,5 +1,8 @@
 """``jobs scheduler``: the sidecar process. Any number of replicas; the one holding the lock fires.
 
+The leader also runs the outbox relay in a thread (:mod:`app.scheduler.relay`) unless ``SCHEDULER_RUN_RELAY`` is
+false.
+
 SIGTERM (or SIGINT) stops the loop and deletes the leader lock at once, so a standby takes over on its next
 attempt (``leader.STANDBY_POLL_S``) rather than after the TTL. With ``JOBS_WORKER_LAUNCHER_PID`` in its
 environment (tests, launchers like ``jobs worker``) the process also stops when that parent dies, as worker
@@ -28,6 +31,7 @@ from app.scheduler.config import load_schedules
 from app.scheduler.engine import Engine
 from app.scheduler.fire import replica_id
 from app.scheduler.leader import LeaderLock
+from app.scheduler.relay import LeaderRelay
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +55,14 @@ def scheduler_command(http_port: int | None) -> None:
     observability.setup_logging(settings)
     _die_with_launcher()
     replica = replica_id()
+    lock = LeaderLock(replica, ttl_s=settings.scheduler_lock_ttl_s, renew_s=settings.scheduler_lock_renew_s)
     engine = Engine(
         schedules,
-        lock=LeaderLock(
-            replica, ttl_s=settings.scheduler_lock_ttl_s, renew_s=settings.scheduler_lock_renew_s
-        ),
+        lock=lock,
         clock=SystemClock(),
         replica=replica,
         dlq_sync_interval_s=settings.scheduler_dlq_sync_interval_s,
+        relay=LeaderRelay(lock) if settings.scheduler_run_relay else None,
     )
     port = settings.scheduler_http_port if http_port is None else http_port
     if port:
@@ -69,6 +73,7 @@ def scheduler_command(http_port: int | None) -> None:
     enabled = [s.name for s in schedules if s.enabled]
     click.echo(
         f"scheduler {replica}: {len(enabled)} schedule(s) in {settings.scheduler_timezone}"
+        + (", outbox relay on the leader" if settings.scheduler_run_relay else ", outbox relay off")
         + (f", metrics on :{port}/metrics" if port else ""),
         err=True,
     )
