@@ -25,7 +25,9 @@ from tests.integration.documents.reports_data import (
 pytestmark = pytest.mark.integration
 
 
-def _generate(request_id: str, user_id: int, report: str, fmt: str, **kwargs: object) -> app.documents.DocumentStatus:
+def _generate(
+    request_id: str, user_id: int, report: str, fmt: str, **kwargs: object
+) -> app.documents.DocumentStatus:
     reports.generate_report(request_id=request_id, user_id=user_id, report=report, fmt=fmt, now=NOW, **kwargs)  # type: ignore[arg-type]
     status = app.documents.status(request_id)
     assert status is not None and status.ready, status
