@@ -42,10 +42,11 @@ def test_the_relay_thread_publishes_while_leading_and_stops_when_the_lease_is_lo
         # When its lock disappears (Redis restarted empty) and the next renewal fails
         redis_client.delete(LEADER_KEY)
         wait_for(lambda: not lock.refresh(), timeout=10, what="the lease to be lost")
-        relay.follow(False)
 
-        # Then the thread ends on its own (the lease check before each batch), and a new lead starts a new one
+        # Then the thread ends on its own, before the engine's next step tells it (the lease check before each
+        # batch), and a new lead starts a new one
         wait_for(lambda: not relay.running(), timeout=10, what="the relay thread to end")
+        relay.follow(False)
         wait_for(lock.refresh, timeout=10, what="the lock taken again")
         relay.follow(True)
         second = commit_welcome_email(2)
