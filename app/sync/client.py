@@ -169,6 +169,9 @@ class SamGovClient:
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.offset_mode: OffsetMode = offset_mode
+        #: "auto" unless a mode was configured: then every walk takes the detected mode from memory, and a walk
+        #: that ends short in a remembered mode forgets it (the client may be shared for the process's life).
+        self._configured_mode: OffsetMode = offset_mode
         self._sleep = sleep
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
@@ -252,7 +255,7 @@ class SamGovClient:
         check_range(posted_from, posted_to)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIMIT}")
-        remembered = self.offset_mode == "auto" and start is None
+        remembered = self._configured_mode == "auto" and start is None
         if remembered:
             self.offset_mode = self._remembered_mode()
         remembered = remembered and self.offset_mode != "auto"
@@ -303,9 +306,9 @@ class SamGovClient:
 
     def _remembered_mode(self) -> OffsetMode:
         """The mode a walk of any process detected today for this server, else "auto" (kept in the budget's
-        Redis; without a budget, nothing is remembered)."""
+        Redis; without a budget, the mode this client detected last)."""
         if self.quota is None:
-            return "auto"
+            return self.offset_mode
         raw = self.quota.redis.get(self._mode_key())
         mode = raw.decode() if raw else "auto"
         return "page" if mode == "page" else "record" if mode == "record" else "auto"

@@ -49,8 +49,7 @@ def sync_entities(*, ueis: Sequence[str] | None = None, client: SamGovClient | N
         session.add(run)
         session.flush()
         run_id = run.id
-    own_client = client is None
-    active = client or SamGovClient.from_settings()
+    active = client or SamGovClient.shared()
     total, pages, requests = Counts(), 0, 0
     try:
         for page in active.iter_entity_pages(chosen, purpose=purpose):
@@ -63,9 +62,6 @@ def sync_entities(*, ueis: Sequence[str] | None = None, client: SamGovClient | N
         _finish(run_id, "failed", total, pages, requests, redact(f"{type(exc).__name__}: {exc}"))
         metrics.SYNC_OPERATIONS.labels(SYNC_QUEUE, "entities_page", "failed").inc()
         raise
-    finally:
-        if own_client:
-            active.close()
     _finish(run_id, "succeeded", total, pages, requests, None)
     logger.info(
         "entities synced", extra={"action": "sync_entities_done", "run_id": run_id, **total.as_dict()}

@@ -90,10 +90,13 @@ def payload_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(record)).hexdigest()
 
 
-def opportunity_row(record: object, *, canonical: bytes | None = None) -> OpportunityRow:
+def opportunity_row(
+    record: object, *, canonical: bytes | None = None, digest: str | None = None
+) -> OpportunityRow:
     """Normalize one opportunity record; raises :class:`Rejected` naming the first field that is wrong.
 
-    ``canonical`` is the record's :func:`canonical_json` when the caller has it already (it hashed first)."""
+    ``canonical`` is the record's :func:`canonical_json` and ``digest`` its SHA-256 when the caller has them
+    already (it hashed first)."""
     if not isinstance(record, dict):
         raise Rejected(f"record is {type(record).__name__}, not an object")
     notice_id = record.get("noticeId")
@@ -139,7 +142,7 @@ def opportunity_row(record: object, *, canonical: bytes | None = None) -> Opport
         "raw": record,
     }
     canonical = canonical if canonical is not None else canonical_json(record)
-    digest = hashlib.sha256(canonical).hexdigest()
+    digest = digest or hashlib.sha256(canonical).hexdigest()
     columns["payload_hash"] = digest
     return OpportunityRow(
         notice_id=columns["notice_id"], payload_hash=digest, columns=columns, raw_json=canonical.decode()

@@ -96,8 +96,9 @@ def sync_opportunity_partition(
         if part.resume_offset is not None and part.resume_mode is not None
         else None
     )
-    own_client = client is None
-    active = client or SamGovClient.from_settings()
+    # The process's shared client: its connections stay open from one partition to the next (a client of its
+    # own per partition paid a TLS context, ~35 ms of CPU, and new connections each time).
+    active = client or SamGovClient.shared()
     total = Counts()
     try:
         for walk in range(1 + REWALKS):
@@ -143,9 +144,6 @@ def sync_opportunity_partition(
         else:
             runs.note_error(part.id, error)
         raise
-    finally:
-        if own_client:
-            active.close()
     _report(
         runs.finish_partition(
             sync_run_id, part.id, succeeded=True, min_success_pct=settings.sync_min_success_pct

@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, select, text
+from sqlalchemy import Connection, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.db.models import Entity, Opportunity, SyncRejectedRecord
@@ -95,7 +95,7 @@ def upsert_opportunities(
         if stored.get(key) == digest:
             continue
         try:
-            rows[key] = opportunity_row(record, canonical=canonical)
+            rows[key] = opportunity_row(record, canonical=canonical, digest=digest)
         except Rejected as err:
             rejected.append(_rejected(run_id, "opportunity", record, "noticeId", str(err)))
     counts.invalid = len(rejected)
@@ -156,7 +156,12 @@ def _stored_hashes(connection: Connection, key: Any, ids: list[str]) -> dict[str
     if not ids:
         return {}
     table = key.table
-    query = select(key, table.c.payload_hash).where(key.in_(bindparam("ids", expanding=True)))
+    if connection.dialect.name == "postgresql":
+        # One array parameter: an expanding IN of a page's 1,000 ids cost ~25 ms of CPU to render and convert.
+        where = key == any_(bindparam("ids", type_=postgresql.ARRAY(key.type)))
+    else:
+        where = key.in_(bindparam("ids", expanding=True))
+    query = select(key, table.c.payload_hash).where(where)
     return {row[0]: row[1] for row in connection.execute(query, {"ids": ids})}
 
 
