@@ -13,11 +13,13 @@ other 4xx, too many redirects, a bad URL and an oversized body are :class:`~app.
 from __future__ import annotations
 
 import email.message
+import functools
 import hashlib
 import ipaddress
 import logging
 import re
 import socket
+import ssl
 import time
 import unicodedata
 from collections.abc import Callable
@@ -135,6 +137,7 @@ def download(
                 max_redirects=MAX_REDIRECTS,
                 headers={"User-Agent": _USER_AGENT},
                 event_hooks=hooks,
+                verify=_tls_context(),
             ) as client,
         ):
             result = _stream(
@@ -210,6 +213,13 @@ def _stream(
         header_content_type=header_type,
         final_url=final_url,
     )
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs 25 ms or more, which a client per download
+    would pay every time (contexts are safe to share between threads)."""
+    return httpx.create_ssl_context()
 
 
 def _refuse_non_public_hosts(request: httpx.Request) -> None:
