@@ -52,13 +52,32 @@ def environment() -> Environment:
 NUMERIC_KINDS = frozenset({"integer", "number", "currency", "percent"})
 
 
-#: Width (characters) of a column that names none, by kind.
-KIND_WIDTHS = {"date": 11, "datetime": 16, "currency": 14, "integer": 9, "number": 11, "percent": 8}
+#: Characters a table row holds across an A4 portrait page at the stylesheet's 7.5 pt (180 mm of text), cell padding included.
+LINE_CHARS = 105
+#: Characters typed columns need whatever their ``Col.width`` (a date does not wrap; a datetime wraps once).
+KIND_WIDTHS = {"date": 13, "datetime": 13, "currency": 16, "integer": 9, "number": 12, "percent": 9}
+#: Fewest characters a text column gets (a NAICS code, a status).
+MIN_TEXT = 11
 
 
 def percent_widths(columns: Sequence[Any]) -> list[float]:
-    """Each column's share of the table width, from its width in characters (``Col.width`` or its kind's)."""
-    chars = [float(getattr(c, "width", None) or KIND_WIDTHS.get(getattr(c, "kind", ""), 16)) for c in columns]
+    """Each column's share of the table width: typed columns get what their values need, text columns share
+    the rest in proportion to their ``width`` (so a wide table wraps text, never a date or an amount)."""
+    kinds = [getattr(c, "kind", "text") for c in columns]
+    fixed = sum(KIND_WIDTHS.get(kind, 0) for kind in kinds)
+    texts = [
+        float(getattr(c, "width", None) or 16)
+        for c, kind in zip(columns, kinds, strict=True)
+        if kind not in KIND_WIDTHS
+    ]
+    room = max(LINE_CHARS - fixed, MIN_TEXT * len(texts))
+    scale = room / (sum(texts) or 1.0)
+    chars = [
+        float(KIND_WIDTHS[kind])
+        if kind in KIND_WIDTHS
+        else max(MIN_TEXT, float(getattr(c, "width", None) or 16) * scale)
+        for c, kind in zip(columns, kinds, strict=True)
+    ]
     total = sum(chars) or 1.0
     return [round(100 * width / total, 2) for width in chars]
 

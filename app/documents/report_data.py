@@ -44,7 +44,7 @@ OPPORTUNITY_COLS = (
     Col("set_aside", "Set-aside", width=14),
     Col("naics", "NAICS", width=10),
     Col("posted", "Posted", "date"),
-    Col("deadline", "Response deadline (UTC)", "datetime", width=22),
+    Col("deadline", "Deadline (UTC)", "datetime", width=22),
     Col("value", "Value", "currency"),
 )
 PROPOSAL_COLS = (

@@ -20,9 +20,12 @@ def docs_env(platform_env: dict[str, str]) -> dict[str, str]:
     return platform_env
 
 
-def pdftotext(path: Path) -> str:
+def pdftotext(path: Path, *, raw: bool = False) -> str:
+    """The PDF's text: laid out as on the page, or (``raw``) in content order, where a table cell's wrapped
+    lines follow each other."""
+    mode = "-raw" if raw else "-layout"
     return subprocess.run(
-        ["pdftotext", "-layout", "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, text=True
+        ["pdftotext", mode, "-enc", "UTF-8", str(path), "-"], capture_output=True, check=True, text=True
     ).stdout
 
 
