@@ -210,7 +210,7 @@ def analytics(session: Session, user: UserRecord, now: dt.datetime, _week: str |
             chart_rows = rows[:TOP]
         sections.append(
             Section(
-                f"By {label.lower()}",
+                f"By {label if label.isupper() or label.startswith('NAICS') else label.lower()}",
                 (Col("key", label, width=40), *COUNT_COLS[1:]),
                 rows,
                 chart=bar_chart([(str(r[0]), float(r[1])) for r in chart_rows], title=f"Notices by {label}"),

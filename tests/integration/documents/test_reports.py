@@ -76,7 +76,7 @@ def test_analytics_pdf_counts_and_charts(docs_env: dict[str, str]) -> None:
     path = app.documents.file_path("analytics-pdf-1")
     assert path is not None
     text = pdftotext(path)
-    for heading in ("By naics code", "By agency", "By set-aside", "By week posted", "Notices by NAICS code"):
+    for heading in ("By NAICS code", "By agency", "By set-aside", "By week posted", "Notices by NAICS code"):
         assert heading in text
     assert "DEPT OF TESTS 0" in text and "541512" in text
     assert "Notices counted" in text and "10" in text
