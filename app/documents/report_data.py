@@ -189,18 +189,19 @@ def opportunities(session: Session, user: UserRecord, now: dt.datetime, _week: s
     )
 
 
+#: (dimension in analytics_counts, column header, section title)
 DIMENSIONS = (
-    ("naics", "NAICS code"),
-    ("agency", "Agency"),
-    ("set_aside", "Set-aside"),
-    ("week", "Week posted"),
+    ("naics", "NAICS code", "By NAICS code"),
+    ("agency", "Agency", "By agency"),
+    ("set_aside", "Set-aside", "By set-aside"),
+    ("week", "Week posted", "By week posted"),
 )
 
 
 def analytics(session: Session, user: UserRecord, now: dt.datetime, _week: str | None) -> Report:
     counts = _aggregates(session) or _counts_from_opportunities(session, now)
     sections = []
-    for dimension, label in DIMENSIONS:
+    for dimension, label, title in DIMENSIONS:
         rows = counts.get(dimension, [])
         if dimension == "week":
             rows = sorted(rows, key=lambda row: str(row[0]))
@@ -210,7 +211,7 @@ def analytics(session: Session, user: UserRecord, now: dt.datetime, _week: str |
             chart_rows = rows[:TOP]
         sections.append(
             Section(
-                f"By {label if label.isupper() or label.startswith('NAICS') else label.lower()}",
+                title,
                 (Col("key", label, width=40), *COUNT_COLS[1:]),
                 rows,
                 chart=bar_chart([(str(r[0]), float(r[1])) for r in chart_rows], title=f"Notices by {label}"),
