@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from app.documents import records
-from app.errors import PermanentError
+from app.errors import PermanentError, RetryableError
 from app.settings import get_settings
 
 #: Sub-directory of STORAGE_DIR for files being written; never served.
@@ -137,7 +137,9 @@ def produce(
     try:
         yield output
         if not temp.exists():
-            raise PermanentError(f"{kind} {request_id} wrote no file")
+            # Removed by a newer attempt of the same request that started meanwhile (or never written): the
+            # retry finds the request done by that attempt, or fails the same way until dead-lettered.
+            raise RetryableError(f"{kind} {request_id}: its temporary file is gone")
         size, digest = _sync_and_hash(temp)
         os.replace(temp, final)
         _sync_dir(final.parent)

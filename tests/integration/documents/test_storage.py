@@ -139,3 +139,17 @@ def test_outcomes_are_counted_and_old_partials_swept(docs_env: dict[str, str]) -
 
     assert (_written("ready"), _written("retrying")) == (ready + 1, retrying + 1)
     assert not stale.exists() and fresh.exists()  # another request's recent partial is left alone
+
+
+def test_two_attempts_at_once_leave_the_newer_complete_file_and_a_ready_row(docs_env: dict[str, str]) -> None:
+    with pytest.raises(RetryableError, match="temporary file is gone"):  # noqa: SIM117  (the nesting is the race)
+        with storage.produce("race-00001", kind="export", fmt="csv") as first:
+            _write(first, "first,attempt\r\n")
+            # A redelivered copy starts while the first still runs, and finishes first
+            with storage.produce("race-00001", kind="export", fmt="csv") as second:
+                _write(second, "second,attempt\r\n")
+    status = app.documents.status("race-00001")
+    assert status is not None and status.ready and status.attempts == 2 and status.error is None
+    assert app.documents.read_bytes("race-00001") == b"second,attempt\r\n"
+    assert storage.completed("race-00001") is not None  # the first's retry will find the request done
+    assert _rows("race-00001") == 1 and _partials(docs_env) == []
