@@ -18,6 +18,7 @@ The guarantees (docs/documents.md "Guarantees"):
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import secrets
@@ -31,6 +32,8 @@ from typing import Any
 from app.documents import records
 from app.errors import PermanentError, RetryableError
 from app.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 #: Sub-directory of STORAGE_DIR for files being written; never served.
 PARTIAL_DIR = ".partial"
@@ -146,7 +149,7 @@ def produce(
     except BaseException as err:
         temp.unlink(missing_ok=True)
         final_failure = isinstance(err, PermanentError)
-        records.mark_failed(request_id, _describe(err), final=final_failure)
+        _record_failure(request_id, err, final=final_failure)
         _count(kind, fmt, "failed" if final_failure else "retrying")
         raise
     records.mark_ready(
@@ -159,6 +162,17 @@ def produce(
         row_count=output.row_count,
     )
     _count(kind, fmt, "ready")
+
+
+def _record_failure(request_id: str, err: BaseException, *, final: bool) -> None:
+    """Best effort: the retry policy must see the job's own error, not a database error met while noting it
+    (the row then says ``running`` until the next attempt claims it)."""
+    try:
+        records.mark_failed(request_id, _describe(err), final=final)
+    except Exception:
+        logger.warning(
+            "could not record a document's failure", extra={"request_id": request_id}, exc_info=True
+        )
 
 
 def _count(kind: str, fmt: str, status: str) -> None:
