@@ -16,7 +16,6 @@ import email.message
 import functools
 import hashlib
 import ipaddress
-import logging
 import re
 import socket
 import ssl
@@ -34,8 +33,6 @@ from app.errors import PermanentError, RateLimited, RetryableError
 
 if TYPE_CHECKING:
     from app.settings import Settings
-
-logger = logging.getLogger(__name__)
 
 #: Redirects followed before the download fails permanently (a loop or a chain that leads nowhere).
 MAX_REDIRECTS = 5

@@ -12,15 +12,12 @@ the reason: downloading it again would give the same bytes.
 
 from __future__ import annotations
 
-import logging
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import PermanentError
-
-logger = logging.getLogger(__name__)
 
 PDF = "application/pdf"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
