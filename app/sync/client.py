@@ -255,11 +255,13 @@ class SamGovClient:
         check_range(posted_from, posted_to)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1..{MAX_LIMIT}")
-        remembered = self._configured_mode == "auto" and start is None
-        if remembered:
-            self.offset_mode = self._remembered_mode()
-        remembered = remembered and self.offset_mode != "auto"
-        walk = PageWalk(limit=limit, mode=self.offset_mode, start=start)
+        # A local mode: the client may be shared by threads, each walk decides with what it read once.
+        learned = self._configured_mode == "auto" and start is None
+        mode = self._remembered_mode() if learned else self.offset_mode
+        if learned:
+            self.offset_mode = mode
+        remembered = learned and mode != "auto"
+        walk = PageWalk(limit=limit, mode=mode, start=start)
         base = {
             **{k: str(v) for k, v in filters.items()},
             "postedFrom": posted_from.strftime(DATE_FORMAT),
@@ -271,9 +273,9 @@ class SamGovClient:
             body, spent = self._get_json(OPPORTUNITIES_PATH, {**base, "offset": str(offset)}, purpose)
             records, total = _opportunities(body)
             fresh, duplicates = walk.accept(records, total)
-            if walk.mode != "auto" and self.offset_mode == "auto":
+            if walk.mode != "auto" and mode == "auto":
                 # Detected once: later walks of this client, and of every process for a day, need no probe.
-                self.offset_mode = walk.mode
+                mode = self.offset_mode = walk.mode
                 self._remember_mode(walk.mode)
             if walk.done and walk.shortfall and remembered:
                 # Perhaps SAM.gov changed its mind about offset: forget, the next walk detects again.
