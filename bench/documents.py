@@ -13,8 +13,9 @@ Parts, each side in a fresh process of its own (peak RSS is the process's, impor
     ``generate_report`` of a one-page report and of a 14-page pipeline report (query, template, WeasyPrint,
     row, sha256, rename) against bare WeasyPrint rendering the same HTML to a file. Goal: <= 1.1x.
 
-Sides alternate over ``--rounds`` rounds; medians are reported. The export's process imports what a documents
-worker imports (``actors.documents``, WeasyPrint included), so its RSS is a worker's. A PostgreSQL schema of
+Export sides alternate over ``--rounds`` rounds of fresh processes; PDF sides alternate render by render inside
+one process per round (same load, same warm caches); medians are reported. The export's process imports what a
+documents worker imports (``actors.documents``, WeasyPrint included), so its RSS is a worker's. A PostgreSQL schema of
 its own (dropped at the end) keeps the bench apart from everything else.
 
     .venv/bin/python bench/documents.py [--rows 100000] [--rounds 3] [--part all]
@@ -98,8 +99,9 @@ def _bare_xlsx(data: Any, target: Path) -> None:
     book.save(target)
 
 
-def child_pdf(pages: str, bare: bool, rounds: int) -> dict[str, Any]:
-    """``rounds`` renders of one report, ours end to end or bare WeasyPrint on the same HTML; median seconds."""
+def child_pdf(pages: str, rounds: int) -> dict[str, Any]:
+    """``rounds`` renders of one report by each side, alternating in this one process (same load, same warm
+    caches): ours end to end, and bare WeasyPrint on the same HTML. Median seconds of each."""
     import weasyprint
 
     import actors.documents  # noqa: F401
@@ -115,12 +117,13 @@ def child_pdf(pages: str, bare: bool, rounds: int) -> dict[str, Any]:
     # Warm up: the worker has rendered before (fonts found, templates compiled); so has the bare side.
     weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATES_DIR)).write_pdf(target)
     pdf.html_to_pdf(html, target)
-    times = []
+    ours, bare = [], []
     for index in range(rounds):
         started = time.perf_counter()
-        if bare:
-            weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATES_DIR)).write_pdf(target)
-        elif pages == "1":
+        weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATES_DIR)).write_pdf(target)
+        bare.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        if pages == "1":
             _one_page(report, f"bench-pdf1-{time.time_ns()}-{index}")
         else:
             reports.generate_report(
@@ -129,9 +132,9 @@ def child_pdf(pages: str, bare: bool, rounds: int) -> dict[str, Any]:
                 report="pipeline",
                 fmt="pdf",
             )
-        times.append(time.perf_counter() - started)
+        ours.append(time.perf_counter() - started)
     page_count = pdf.html_to_pdf(html, target)
-    return {"seconds": statistics.median(times), "pages": page_count}
+    return {"ours": statistics.median(ours), "bare": statistics.median(bare), "pages": page_count}
 
 
 def _one_page(report: Any, request_id: str) -> None:
@@ -182,7 +185,7 @@ def main() -> None:
         if kind == "export":
             result = child_export(rest[0], rest[1] == "bare")
         else:
-            result = child_pdf(rest[0], rest[1] == "bare", int(rest[2]))
+            result = child_pdf(rest[0], int(rest[1]))
         print(json.dumps(result))
         return
 
@@ -222,14 +225,13 @@ def main() -> None:
             )
         if args.part in ("all", "pdf"):
             for pages in ("1", "14"):
-                repeat = 10 if pages == "1" else 3
+                repeat = 10 if pages == "1" else 5
                 ours_t, bare_t, counts = [], [], set()
                 for _ in range(args.rounds):
-                    b = run_child(env, "pdf", pages, "bare", str(repeat))
-                    o = run_child(env, "pdf", pages, "ours", str(repeat))
-                    bare_t.append(b["seconds"])
-                    ours_t.append(o["seconds"])
-                    counts.add(o["pages"])
+                    result = run_child(env, "pdf", pages, str(repeat))
+                    bare_t.append(result["bare"])
+                    ours_t.append(result["ours"])
+                    counts.add(result["pages"])
                 t_ours, t_bare = statistics.median(ours_t), statistics.median(bare_t)
                 print(
                     f"pdf: {sorted(counts)} page(s) generate_report {t_ours * 1000:.0f} ms, bare WeasyPrint "
