@@ -149,3 +149,27 @@ def test_missing_user_is_a_permanent_failure_recorded_on_the_row(docs_env: dict[
     status = app.documents.status("nouser-0001")
     assert status is not None and status.status == "failed" and "999999" in (status.error or "")
     assert app.documents.file_path("nouser-0001") is None
+
+
+def test_analytics_reads_the_aggregate_tables_once_they_are_filled(docs_env: dict[str, str]) -> None:
+    from app.db.models import AnalyticsCount
+    from app.db.session import session_scope
+
+    seeded = seed_reports(opportunities=3)
+    with session_scope() as session:
+        session.add_all(
+            [
+                AnalyticsCount(dimension="naics", key="999999", notices=4321, active=4000, award_count=7,
+                               award_total=Decimal("123.45")),
+                AnalyticsCount(dimension="agency", key="DEPT OF AGGREGATES", notices=12, active=3, award_count=0,
+                               award_total=Decimal(0)),
+            ]
+        )  # fmt: skip
+    _generate("analytics-xlsx-1", seeded.user_id, "analytics", "xlsx")
+    path = app.documents.file_path("analytics-xlsx-1")
+    assert path is not None
+    book = load_workbook(path)
+    naics = [[cell.value for cell in row] for row in book["By NAICS code"].iter_rows(min_row=2)]
+    assert naics == [["999999", 4321, 4000, 7, pytest.approx(123.45)]]
+    agencies = [row[0].value for row in book["By agency"].iter_rows(min_row=2)]
+    assert agencies == ["DEPT OF AGGREGATES"]  # not the counts of the three seeded notices
