@@ -53,7 +53,19 @@ class CsvWriter:
         self.rows = 0
 
     def append(self, values: Sequence[Any]) -> None:
-        self._writer.writerow([csv_value(value) for value in values])
+        # Plain text and numbers (most cells) are written as they are; the rest goes through csv_value.
+        self._writer.writerow(
+            [
+                value
+                if value is None
+                or (kind := type(value)) is int
+                or kind is float
+                or kind is Decimal
+                or (kind is str and not value.startswith(FORMULA_PREFIXES))
+                else csv_value(value)
+                for value in values
+            ]
+        )
         self.rows += 1
 
     def extend(self, rows: Iterable[Sequence[Any]]) -> None:
