@@ -23,6 +23,7 @@ from app.admin.schemas import (
     DeadLetterOut,
     DeadLetterSelection,
     DiscardedOut,
+    DocumentProgressOut,
     JobRunOut,
     QueueOut,
     RequeuedOut,
@@ -82,8 +83,19 @@ def get_workers(_: Viewer) -> list[WorkerOut]:
 
 @router.get("/jobs", response_model=list[JobRunOut])
 def get_jobs(_: Viewer, session: DbSession, query: JobSearch) -> list[JobRunOut]:
-    """Search the job history, newest first."""
-    return [JobRunOut.model_validate(run) for run in queries.search_jobs(session, query)]
+    """Search the job history, newest first (documents jobs with their document's progress)."""
+    runs = queries.search_jobs(session, query)
+    documents = queries.document_progress(session, runs)
+    return [
+        JobRunOut.model_validate(run).model_copy(
+            update={"document": _document(documents.get(run.message_id))}
+        )
+        for run in runs
+    ]
+
+
+def _document(row: object | None) -> DocumentProgressOut | None:
+    return None if row is None else DocumentProgressOut.model_validate(row)
 
 
 @router.get("/dead-letters", response_model=DeadLetterListOut)

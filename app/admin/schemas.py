@@ -42,6 +42,16 @@ class WorkerOut(BaseModel):
     expires_in_s: int | None
 
 
+class DocumentProgressOut(BaseModel):
+    """A documents job's ``documents`` row: the file it is writing and how far it got."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    request_id: str
+    status: str
+    progress: int
+
+
 class JobRunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -57,6 +67,8 @@ class JobRunOut(BaseModel):
     error: str | None
     correlation_id: str | None
     args_text: str
+    #: Documents-queue jobs only.
+    document: DocumentProgressOut | None = None
 
 
 class DeadLetterOut(BaseModel):

@@ -35,3 +35,8 @@ def test_jobs_and_queue_pages_show_document_progress(client: TestClient) -> None
         assert '<progress max="100" value="42"></progress> 42% · running' in page.text, url
     assert other in client.get("/admin/jobs").text
     assert client.get("/admin/jobs").text.count("<progress") == 1  # the email job has none
+    api = {row["message_id"]: row["document"] for row in client.get("/admin/api/jobs").json()}
+    assert api == {
+        running: {"request_id": "admin-progress-1", "status": "running", "progress": 42},
+        other: None,
+    }
