@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,13 @@ PAGES_14_PROPOSALS = 520
 # ------------------------------------------------------------------------------------------ child sides
 
 
+def _scratch() -> Path:
+    """Where the bare sides write: inside the run's STORAGE_DIR, removed with it at the end."""
+    directory = Path(os.environ["STORAGE_DIR"]) / "bare"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -57,7 +65,7 @@ def child_export(fmt: str, bare: bool) -> dict[str, Any]:
     from app.jobs.documents import ExportFilters
 
     user_id = int(os.environ["BENCH_USER_ID"])
-    target = Path(tempfile.mkdtemp(prefix="bench-docs-")) / f"bare.{fmt}"
+    target = _scratch() / f"bare.{fmt}"
     started = time.perf_counter()
     if not bare:
         request_id = f"bench-{fmt}-{time.time_ns()}"
@@ -113,7 +121,7 @@ def child_pdf(pages: str, rounds: int) -> dict[str, Any]:
     if pages == "1":
         report = Report(report.name, report.title, report.subtitle, report.owner, report.generated_at)
     html = pdf.render_html(reports.REPORT_TEMPLATE, {"report": report})
-    target = Path(tempfile.mkdtemp(prefix="bench-pdf-")) / "bare.pdf"
+    target = _scratch() / "bare.pdf"
     # Warm up: the worker has rendered before (fonts found, templates compiled); so has the bare side.
     weasyprint.HTML(string=html, base_url=str(pdf.TEMPLATES_DIR)).write_pdf(target)
     pdf.html_to_pdf(html, target)
@@ -240,6 +248,7 @@ def main() -> None:
     finally:
         dispose_engines()
         drop_schema(schema)
+        shutil.rmtree(storage_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
