@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import collections
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import click
+
+from app.testing.http_server import BackgroundServer, serve_until_interrupted
 
 _CHUNK = 64 * 1024
 
@@ -171,18 +172,15 @@ class _Server(ThreadingHTTPServer):
     state: _State
 
 
-class AttachmentServer:
+class AttachmentServer(BackgroundServer[_Server]):
     """The server, started on ``127.0.0.1`` (port 0 picks a free one) by ``with`` or :meth:`start`."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.state = _State()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        state = _State()
+        super().__init__(
+            _Server((host, port), _Handler), thread_name="attachment-server", stopping=state.stopping
+        )
+        self._server.state = state
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -197,26 +195,6 @@ class AttachmentServer:
         with self._server.state.lock:
             return self._server.state.hits[path]
 
-    def start(self) -> AttachmentServer:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="attachment-server", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.state.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> AttachmentServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 @click.command()
 @click.option(
@@ -230,13 +208,7 @@ def main(directory: Path, host: str, port: int) -> None:
     for path in sorted(directory.iterdir()):
         if path.is_file():
             server.add(f"/{path.name}", Route.file(path.read_bytes()))
-    server.start()
-    click.echo(f"serving {directory} at {server.base_url}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
+    serve_until_interrupted(server, f"serving {directory} at {server.base_url}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ import click
 import orjson
 
 from app.sync.client import ENTITIES_PATH, OPPORTUNITIES_PATH
+from app.testing.http_server import BackgroundServer, serve_until_interrupted
 from app.testing.samgov_data import NOTICE_TYPES, SamGovDataset
 from app.testing.sendgrid_server import LISTEN_BACKLOG, Latency
 
@@ -166,7 +167,7 @@ class _State:
     connections_opened: int = 0
 
 
-class SamGovSimulator:
+class SamGovSimulator(BackgroundServer["_Server"]):
     """The simulator; a context manager that starts on enter and stops on exit. ``port=0`` picks a free port."""
 
     def __init__(
@@ -194,38 +195,13 @@ class SamGovSimulator:
         self.clock = clock
         self._rng = random.Random(self.latency.seed)
         self._state = _State()
-        self._stopping = threading.Event()
-        self._server = _Server((host, port), _Handler)
+        super().__init__(_Server((host, port), _Handler), thread_name="samgov-simulator")
         self._server.simulator = self
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle
 
     @property
     def url(self) -> str:
         """The value for ``SAM_GOV_BASE_URL`` (no trailing slash)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> SamGovSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="samgov-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(10)
-        self._server.server_close()
-
-    def __enter__(self) -> SamGovSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return self.base_url
 
     # -- control
 
@@ -781,10 +757,7 @@ def main(
         daily_quota=daily_quota,
         latency=Latency(p50_s=latency_p50_ms / 1000, p99_s=p99_ms / 1000),
     )
-    with simulator:
-        click.echo(f"SAM.gov simulator listening on {simulator.url}")
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+    serve_until_interrupted(simulator, f"SAM.gov simulator listening on {simulator.url}")
 
 
 if __name__ == "__main__":

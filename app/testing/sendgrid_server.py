@@ -42,6 +42,7 @@ from typing import Any, Literal
 import click
 
 from app.testing import sendgrid_rules
+from app.testing.http_server import BackgroundServer, serve_until_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +229,7 @@ class _State:
     max_in_flight: int = 0
 
 
-class SendGridSimulator:
+class SendGridSimulator(BackgroundServer["_Server"]):
     """The simulator; a context manager that starts on enter and stops on exit. ``port=0`` picks a free port."""
 
     def __init__(
@@ -249,38 +250,13 @@ class SendGridSimulator:
         #: Close a kept-alive connection idle this long, as real servers do (None: keep it until the client goes).
         self.idle_timeout_s = idle_timeout_s
         self._state = _State(keep=keep)
-        self._stopping = threading.Event()
-        self._server = _Server((host, port), _Handler)
+        super().__init__(_Server((host, port), _Handler), thread_name="sendgrid-simulator")
         self._server.simulator = self
-        self._thread: threading.Thread | None = None
-
-    # -- life cycle
 
     @property
     def url(self) -> str:
         """The value for ``SENDGRID_API_HOST`` (no trailing slash)."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> SendGridSimulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="sendgrid-simulator", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(10)
-        self._server.server_close()
-
-    def __enter__(self) -> SendGridSimulator:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+        return self.base_url
 
     # -- scripting
 
@@ -690,10 +666,7 @@ def main(
     p99_ms = latency_p50_ms if latency_p99_ms is None else latency_p99_ms
     latency = Latency(p50_s=latency_p50_ms / 1000, p99_s=p99_ms / 1000, seed=seed)
     simulator = SendGridSimulator(api_key=api_key, host=host, port=port, keep=keep, latency=latency)
-    with simulator:
-        click.echo(f"SendGrid simulator listening on {simulator.url}", err=False)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+    serve_until_interrupted(simulator, f"SendGrid simulator listening on {simulator.url}")
 
 
 if __name__ == "__main__":
