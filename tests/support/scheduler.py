@@ -11,8 +11,6 @@ import collections
 import contextlib
 import itertools
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +18,8 @@ from typing import Any
 
 import redis
 
-from app.parent_death import LAUNCHER_PID_ENV
-from tests.support.helpers import ROOT, wait_for
+from tests.support.helpers import wait_for
+from tests.support.process import LoggedProcess
 
 
 def every_second(*names: str, grace_s: float = 5) -> str:
@@ -42,54 +40,19 @@ def every_second(*names: str, grace_s: float = 5) -> str:
     return "\n".join(sections)
 
 
-class SchedulerProcess:
+class SchedulerProcess(LoggedProcess):
     """One ``jobs scheduler`` replica (``python -m app.cli scheduler``); its output goes to a log file."""
 
     def __init__(self, env: dict[str, str], log_path: Path, *, http_port: int = 0) -> None:
-        self.log_path = log_path
         self.http_port = http_port
-        full_env = {
-            **os.environ,
-            **env,
-            "PYTHONPATH": str(ROOT),
-            "PYTHONUNBUFFERED": "1",
-            LAUNCHER_PID_ENV: str(os.getpid()),
-        }
-        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
+        super().__init__(
             [sys.executable, "-m", "app.cli", "scheduler", "--http-port", str(http_port)],
-            env=full_env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            {**env, "PYTHONUNBUFFERED": "1"},
+            log_path,
         )
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def output(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
 
     def signal(self, sig: int) -> None:
         os.kill(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 20.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
-        return self.proc.returncode
 
 
 @contextlib.contextmanager

@@ -6,8 +6,6 @@ import contextlib
 import itertools
 import json
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -15,12 +13,14 @@ from typing import Any
 
 import redis
 
-from app.parent_death import LAUNCHER_PID_ENV
-from tests.support.helpers import ROOT, TEST_QUEUE, wait_for
+from tests.support.helpers import TEST_QUEUE, wait_for
+from tests.support.process import LoggedProcess
 
 
-class WorkerProcess:
+class WorkerProcess(LoggedProcess):
     """A Dramatiq worker group on given modules and queues, tied to this process; its output goes to a log file."""
+
+    stop_timeout = 40.0
 
     def __init__(
         self,
@@ -34,14 +34,8 @@ class WorkerProcess:
         shutdown_timeout_ms: int = 30_000,
         command: list[str] | None = None,
     ) -> None:
-        self.log_path = log_path
         self.queues = queues
-        # Tied to this test process as `jobs worker` ties a group to its launcher (app.worker_main, app.worker_boot):
-        # a test run that is killed or times out leaves no worker consuming the test's Redis database.
-        full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
-        if command is None:
-            full_env[LAUNCHER_PID_ENV] = str(os.getpid())
-        self.command = command or [
+        default = [
             sys.executable,
             "-m",
             "app.worker_main",
@@ -57,15 +51,8 @@ class WorkerProcess:
             str(shutdown_timeout_ms),
             "--skip-logging",
         ]
-        self._log = open(log_path, "wb")  # noqa: SIM115  (closed in stop())
-        self.proc = subprocess.Popen(
-            self.command,
-            env=full_env,
-            cwd=ROOT,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        # only app.worker_main reads the launcher pid; a given command (`jobs worker ...`) ties its own group
+        super().__init__(command or default, env, log_path, tied=command is None)
 
     def wait_ready(self, client: redis.Redis, timeout: float = 30.0) -> None:
         """Ready once every queue has a heartbeat key (written by WorkerLifecycle after boot)."""
@@ -76,10 +63,6 @@ class WorkerProcess:
             return all(client.keys(f"jobs:heartbeat:{q}:*") for q in self.queues)
 
         wait_for(ready, timeout=timeout, what="worker heartbeat")
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
 
     def log_records(self) -> list[dict[str, Any]]:
         """The worker's JSON log lines, parsed (other lines are skipped)."""
@@ -94,17 +77,6 @@ class WorkerProcess:
 
     def signal(self, sig: int) -> None:
         os.killpg(self.proc.pid, sig)
-
-    def stop(self, timeout: float = 40.0) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self._log.close()
-        return self.proc.returncode
 
 
 @contextlib.contextmanager
