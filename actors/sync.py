@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from dramatiq.middleware import CurrentMessage
-
 import app.broker  # noqa: F401  (binds actors to the platform broker before any is declared)
-from app.actor import job_actor
+from app.actor import current_message_id, job_actor
 from app.jobs.sync import (
     CleanupDataArgs,
     RefreshAnalyticsArgs,
@@ -25,23 +23,21 @@ RETRIES = {
 
 @job_actor("sync_opportunities", **RETRIES)
 def sync_opportunities(args: SyncOpportunitiesArgs) -> None:
-    message = CurrentMessage.get_current_message()
     service.sync_opportunities(
         full=args.full,
         posted_from=args.posted_from,
         posted_to=args.posted_to,
-        message_id=message.message_id if message is not None else None,
+        message_id=current_message_id(),
     )
 
 
 @job_actor("sync_opportunity_partition", **RETRIES)
 def sync_opportunity_partition(args: SyncOpportunityPartitionArgs) -> None:
-    message = CurrentMessage.get_current_message()
     service.sync_opportunity_partition(
         sync_run_id=args.sync_run_id,
         posted_from=args.posted_from,
         posted_to=args.posted_to,
-        message_id=message.message_id if message is not None else None,
+        message_id=current_message_id(),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import dramatiq
+from dramatiq.middleware import CurrentMessage
 
 from app.errors import InvalidJob
 from app.jobs import JobArgs, spec_for
@@ -39,3 +40,10 @@ def job_actor(
         return declared
 
     return decorate
+
+
+def current_message_id() -> str | None:
+    """The id of the Dramatiq message being processed (None outside a worker, e.g. a test or the CLI): services
+    record it so a run or a document can be traced to the message, and its retries, that made it."""
+    message = CurrentMessage.get_current_message()
+    return None if message is None else str(message.message_id)

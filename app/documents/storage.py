@@ -257,7 +257,7 @@ def _describe(err: BaseException) -> str:
 
 
 def _current_message_id() -> str | None:
-    from dramatiq.middleware import CurrentMessage
+    # Imported late: importing storage (app.enqueue, app.metrics do) does not load Dramatiq.
+    from app.actor import current_message_id
 
-    message = CurrentMessage.get_current_message()
-    return None if message is None else str(message.message_id)
+    return current_message_id()

@@ -27,6 +27,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app import metrics
+from app.actor import current_message_id
 from app.constants import EMAIL_QUEUE
 from app.db.session import autocommit, transaction
 from app.email import claims, links
@@ -295,12 +296,6 @@ def compose(job: EmailJob, renderer: EmailRenderer) -> OutgoingEmail:
         headers=links.list_unsubscribe_header(job.kind),
         attachments=load_attachments(job.attachments) if job.attachments else (),
     )
-
-
-def current_message_id() -> str | None:
-    """The id of the Dramatiq message being processed (None outside a worker)."""
-    message = CurrentMessage.get_current_message()
-    return None if message is None else str(message.message_id)
 
 
 def _claiming_worker() -> str | None:
