@@ -15,7 +15,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
+from app.admin.auth import Principal
 from app.admin.deps import DbSession, Viewer, Writer
 from app.admin.pages import render
 from app.errors import JobError
@@ -82,21 +84,22 @@ def get_schedule(name: ScheduleName, _: Viewer) -> ScheduleOut:
 @api.post("/{name}/pause", response_model=ScheduleChangedOut)
 def pause_schedule(name: ScheduleName, principal: Writer, session: DbSession) -> ScheduleChangedOut:
     """Stop firing ``name`` on every replica until resumed (persisted); audited."""
-    with _refusals():
-        state.pause(name, by=principal.user)
-    audit.record(session, who=principal.user, action="pause", name=name)
-    session.commit()
-    return ScheduleChangedOut(name=name, paused=True)
+    return _set_paused(name, principal, session, paused=True)
 
 
 @api.post("/{name}/resume", response_model=ScheduleChangedOut)
 def resume_schedule(name: ScheduleName, principal: Writer, session: DbSession) -> ScheduleChangedOut:
     """Fire ``name`` again from its next scheduled time (missed ones while paused are not caught up); audited."""
+    return _set_paused(name, principal, session, paused=False)
+
+
+def _set_paused(name: str, principal: Principal, session: Session, *, paused: bool) -> ScheduleChangedOut:
+    """Pause or resume, then audit it as ``pause``/``resume`` in the same request."""
     with _refusals():
-        state.resume(name, by=principal.user)
-    audit.record(session, who=principal.user, action="resume", name=name)
+        (state.pause if paused else state.resume)(name, by=principal.user)
+    audit.record(session, who=principal.user, action="pause" if paused else "resume", name=name)
     session.commit()
-    return ScheduleChangedOut(name=name, paused=False)
+    return ScheduleChangedOut(name=name, paused=paused)
 
 
 @api.post("/{name}/run", response_model=FiredOut)
