@@ -13,11 +13,14 @@ import redis
 from tests.support.helpers import wait_for
 from tests.support.redis_server import RedisServer, owned_redis  # noqa: F401  (a fixture)
 from tests.support.scheduler import (
+    FAST_LOCK,
     enqueued_runs,
     every_second,
+    leader_and_standby,
     queued_keys,
     runs,
     scheduler_replicas,
+    schedules_env,
     wait_leader,
 )
 
@@ -38,20 +41,16 @@ def test_redis_restarted_empty_mid_run_sends_no_fire_twice(
     owned_redis: RedisServer,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "schedules.toml"
-    path.write_text(every_second(*NAMES, grace_s=5))
     env = {
-        **platform_env,
+        **schedules_env(platform_env, tmp_path, every_second(*NAMES, grace_s=5)),
+        **FAST_LOCK,
         "REDIS_URL": owned_redis.url(),
-        "SCHEDULES_FILE": str(path),
-        "SCHEDULER_LOCK_TTL_S": "2",
-        "SCHEDULER_LOCK_RENEW_S": "0.5",
     }
     client: redis.Redis = owned_redis.client()
     total = lambda: sum(len(enqueued_runs(n)) for n in NAMES)  # noqa: E731
     with scheduler_replicas(env, tmp_path) as start:
-        replicas = [start(), start()]
-        leader = wait_leader(client, replicas)
+        leader, standby = leader_and_standby(client, start)
+        replicas = [leader, standby]
         wait_for(lambda: total() >= 8, timeout=40, what="8 fires before the outage")
 
         # When Redis is killed and restarted with nothing

@@ -20,18 +20,22 @@ from app import enqueue
 from app.db.models import OutboxEntry
 from app.db.session import session_scope
 from tests.support.helpers import wait_for
-from tests.support.scheduler import enqueued_runs, every_second, scheduler_replicas, wait_leader
+from tests.support.scheduler import (
+    enqueued_runs,
+    every_second,
+    leader_and_standby,
+    scheduler_replicas,
+    schedules_env,
+    wait_leader,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 
 @pytest.fixture
 def scheduler_env(platform_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "schedules.toml"
-    path.write_text(every_second("cleanup"))
     return {
-        **platform_env,
-        "SCHEDULES_FILE": str(path),
+        **schedules_env(platform_env, tmp_path, every_second("cleanup")),
         "SCHEDULER_LOCK_TTL_S": "6",  # a handover that waited for the TTL would not be the SIGTERM's
         "SCHEDULER_LOCK_RENEW_S": "0.5",
         "SCHEDULER_DLQ_SYNC_INTERVAL_S": "60",
@@ -57,9 +61,7 @@ def test_the_leader_relays_the_outbox_and_the_standby_takes_over_after_sigterm(
     scheduler_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     with scheduler_replicas(scheduler_env, tmp_path) as start:
-        replicas = [start(), start()]
-        leader = wait_leader(redis_client, replicas)
-        standby = next(r for r in replicas if r is not leader)
+        leader, standby = leader_and_standby(redis_client, start)
 
         # When a job is committed to the outbox, with no `jobs relay` process anywhere
         first = commit_welcome_email(1)

@@ -18,12 +18,15 @@ import redis
 
 from tests.support.helpers import ROOT, free_port, wait_for
 from tests.support.scheduler import (
+    FAST_LOCK,
     SchedulerProcess,
     enqueued_runs,
     every_second,
+    leader_and_standby,
     queued_keys,
     runs,
     scheduler_replicas,
+    schedules_env,
     wait_leader,
 )
 
@@ -34,15 +37,8 @@ NAMES = ("cleanup", "weekly-reports")
 
 @pytest.fixture
 def replica_env(platform_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "schedules.toml"
-    path.write_text(every_second(*NAMES, grace_s=5))
-    return {
-        **platform_env,
-        "SCHEDULES_FILE": str(path),
-        "SCHEDULER_LOCK_TTL_S": "2",
-        "SCHEDULER_LOCK_RENEW_S": "0.5",
-        "SCHEDULER_DLQ_SYNC_INTERVAL_S": "60",
-    }
+    env = schedules_env(platform_env, tmp_path, every_second(*NAMES, grace_s=5))
+    return {**env, **FAST_LOCK, "SCHEDULER_DLQ_SYNC_INTERVAL_S": "60"}
 
 
 def _assert_every_fire_once(client: redis.Redis, *, killed: SchedulerProcess | None = None) -> None:
@@ -81,9 +77,7 @@ def test_two_replicas_fire_each_once_and_a_sigterm_hands_over_without_a_gap(
     # Given two replicas, with a longer TTL so that a handover that waited for it would show as missed fires
     env = {**replica_env, "SCHEDULER_LOCK_TTL_S": "6"}
     with scheduler_replicas(env, tmp_path) as start:
-        replicas = [start(), start()]
-        leader = wait_leader(redis_client, replicas)
-        standby = next(r for r in replicas if r is not leader)
+        leader, standby = leader_and_standby(redis_client, start)
         wait_for(lambda: _enqueued_by(leader) >= 14, timeout=40, what="14 fires by the first leader")
 
         # When the leader is stopped gracefully
@@ -109,9 +103,7 @@ def test_a_killed_leader_is_replaced_within_the_lock_ttl_and_no_fire_is_lost_or_
     replica_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     with scheduler_replicas(replica_env, tmp_path) as start:
-        replicas = [start(), start()]
-        leader = wait_leader(redis_client, replicas)
-        standby = next(r for r in replicas if r is not leader)
+        leader, standby = leader_and_standby(redis_client, start)
         wait_for(lambda: _enqueued_by(leader) >= 6, timeout=40, what="6 fires by the first leader")
 
         # When the leader is killed outright (no release: its lock must expire)

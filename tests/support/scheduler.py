@@ -40,6 +40,17 @@ def every_second(*names: str, grace_s: float = 5) -> str:
     return "\n".join(sections)
 
 
+#: Lock settings under which a leader that dies is replaced within seconds (TTL 2 s, renewed every 0.5 s).
+FAST_LOCK = {"SCHEDULER_LOCK_TTL_S": "2", "SCHEDULER_LOCK_RENEW_S": "0.5"}
+
+
+def schedules_env(env: dict[str, str], directory: Path, schedules: str) -> dict[str, str]:
+    """``env`` with ``schedules`` (a ``SCHEDULES_FILE``'s text) written to ``directory`` and named by it."""
+    path = directory / "schedules.toml"
+    path.write_text(schedules)
+    return {**env, "SCHEDULES_FILE": str(path)}
+
+
 class SchedulerProcess(LoggedProcess):
     """One ``jobs scheduler`` replica (``python -m app.cli scheduler``); its output goes to a log file."""
 
@@ -94,6 +105,15 @@ def wait_leader(
     leader = wait_for(found, timeout=timeout, what="a scheduler leader")
     assert isinstance(leader, SchedulerProcess)
     return leader
+
+
+def leader_and_standby(
+    client: redis.Redis, start: Callable[..., SchedulerProcess]
+) -> tuple[SchedulerProcess, SchedulerProcess]:
+    """Two replicas started with ``start``, once one of them holds the lock: the leader, then the other."""
+    replicas = [start(), start()]
+    leader = wait_leader(client, replicas)
+    return leader, next(r for r in replicas if r is not leader)
 
 
 def runs(name: str | None = None) -> list[Any]:
