@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,17 +11,9 @@ import redis
 
 from app.db.models import DeadLetter
 from app.db.session import session_scope
-from tests.support.helpers import ROOT
+from tests.support.helpers import jobs
 
 pytestmark = pytest.mark.e2e
-
-
-def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **env, "JOBS_OPERATOR": "alice"},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
 
 
 def test_a_bad_setting_fails_with_one_line_naming_it(platform_env: dict[str, str]) -> None:

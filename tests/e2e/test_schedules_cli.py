@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +19,14 @@ from sqlalchemy import func, select
 
 from app.db.models import AuditEvent, ScheduleRun
 from app.db.session import session_scope
-from tests.support.helpers import ROOT, free_port, wait_for
-from tests.support.scheduler import SchedulerProcess, every_second, scheduler_replicas, wait_leader
+from tests.support.helpers import free_port, jobs, wait_for
+from tests.support.scheduler import (
+    SchedulerProcess,
+    every_second,
+    leader_and_standby,
+    scheduler_replicas,
+    schedules_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -34,20 +37,6 @@ PAUSED = "daily-reminders"
 CONTROL = "weekly-reports"
 #: Every schedule disabled: nothing fires during a test unless an operator asks (run-now fires disabled ones too).
 QUIET_FILE = every_second()
-
-
-def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**os.environ, **env, "JOBS_OPERATOR": "alice"},
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-
-
-def scheduler_env(platform_env: dict[str, str], tmp_path: Path, schedules_file: str) -> dict[str, str]:
-    path = tmp_path / "schedules.toml"
-    path.write_text(schedules_file)
-    return {**platform_env, "SCHEDULES_FILE": str(path)}
 
 
 def fires(name: str, *, since: dt.datetime | None = None) -> int:
@@ -127,10 +116,9 @@ def test_run_now_beside_a_leader_and_a_standby_enqueues_exactly_one(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Given a leader and a standby on a table that fires nothing by itself
-    env = scheduler_env(platform_env, tmp_path, QUIET_FILE)
+    env = schedules_env(platform_env, tmp_path, QUIET_FILE)
     with scheduler_replicas(env, tmp_path) as start:
-        replicas = [start(), start()]
-        wait_leader(redis_client, replicas)
+        replicas = leader_and_standby(redis_client, start)
 
         # When the operator fires one schedule now, twice
         fired = [run_now(env, "daily-reminders"), run_now(env, "daily-reminders")]
@@ -150,7 +138,7 @@ def test_pause_and_resume_hold_across_a_restart(
     platform_env: dict[str, str], redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Given a scheduler firing PAUSED and CONTROL every second
-    env = scheduler_env(platform_env, tmp_path, every_second(PAUSED, CONTROL))
+    env = schedules_env(platform_env, tmp_path, every_second(PAUSED, CONTROL))
     with scheduler_replicas(env, tmp_path) as start:
         first = start()
         wait_for(lambda: alive(first) and fires(PAUSED) >= 1, timeout=30, what=f"{PAUSED} firing")

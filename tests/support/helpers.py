@@ -6,7 +6,10 @@ One place for them, so that a fix (a port race, a clearer timeout message) reach
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -43,6 +46,18 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)
+
+
+def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``jobs ARGS`` as the operator ``alice`` runs it: a separate process on the checkout, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**os.environ, **env, "JOBS_OPERATOR": "alice"},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def send_test_message(
