@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, Table, func, or_, select
 
 from app.db.models import Entity, Opportunity, Proposal, SavedOpportunity, proposal_collaborators
-from app.documents.xlsx import Column, ColumnKind
+from app.documents.report_model import Col
 from app.jobs.documents import ExportFilters
 
 _OPP: Table = Opportunity.__table__  # type: ignore[assignment]
@@ -22,24 +22,10 @@ _ENTITIES: Table = Entity.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
-class Field:
-    """One exported column: its machine name (CSV/JSONL header), its human header (XLSX) and its type."""
-
-    key: str
-    header: str
-    kind: ColumnKind = "text"
-    width: float | None = None
-
-    @property
-    def column(self) -> Column:
-        return Column(self.header, self.kind, self.width)
-
-
-@dataclass(frozen=True)
 class Dataset:
     name: str
     title: str
-    fields: tuple[Field, ...]
+    fields: tuple[Col, ...]
     query: Select[*tuple[Any, ...]]
 
     @property
@@ -48,21 +34,21 @@ class Dataset:
 
 
 OPPORTUNITY_FIELDS = (
-    Field("notice_id", "Notice ID", width=34),
-    Field("title", "Title", width=60),
-    Field("solicitation_number", "Solicitation", width=20),
-    Field("agency", "Agency", width=40),
-    Field("notice_type", "Type", width=18),
-    Field("posted_date", "Posted", "date"),
-    Field("response_deadline", "Response deadline (UTC)", "datetime", width=22),
-    Field("set_aside_code", "Set-aside", width=12),
-    Field("set_aside", "Set-aside description", width=30),
-    Field("naics_code", "NAICS", width=10),
-    Field("active", "Active", "integer", width=8),
-    Field("award_amount", "Award amount", "currency"),
-    Field("awardee_name", "Awardee", width=30),
-    Field("place_state", "State", width=8),
-    Field("url", "Link", width=40),
+    Col("notice_id", "Notice ID", width=34),
+    Col("title", "Title", width=60),
+    Col("solicitation_number", "Solicitation", width=20),
+    Col("agency", "Agency", width=40),
+    Col("notice_type", "Type", width=18),
+    Col("posted_date", "Posted", "date"),
+    Col("response_deadline", "Response deadline (UTC)", "datetime", width=22),
+    Col("set_aside_code", "Set-aside", width=12),
+    Col("set_aside", "Set-aside description", width=30),
+    Col("naics_code", "NAICS", width=10),
+    Col("active", "Active", "integer", width=8),
+    Col("award_amount", "Award amount", "currency"),
+    Col("awardee_name", "Awardee", width=30),
+    Col("place_state", "State", width=8),
+    Col("url", "Link", width=40),
 )
 
 
@@ -120,7 +106,7 @@ def dataset(name: str, *, user_id: int, filters: ExportFilters) -> Dataset:
             .where(_SAVED.c.user_id == user_id, *_opportunity_filters(filters))
             .order_by(_SAVED.c.saved_at, _SAVED.c.id)
         )
-        fields = (Field("saved_at", "Saved (UTC)", "datetime"), *OPPORTUNITY_FIELDS)
+        fields = (Col("saved_at", "Saved (UTC)", "datetime"), *OPPORTUNITY_FIELDS)
         return Dataset(name, "Saved opportunities", fields, query)
     if name == "proposals":
         return Dataset(name, "Proposals", PROPOSAL_FIELDS, _proposals(user_id, filters))
@@ -135,14 +121,14 @@ def dataset(name: str, *, user_id: int, filters: ExportFilters) -> Dataset:
 
 
 PROPOSAL_FIELDS = (
-    Field("id", "ID", "integer"),
-    Field("title", "Title", width=50),
-    Field("status", "Status", width=12),
-    Field("due_date", "Due", "date"),
-    Field("notice_id", "Notice ID", width=34),
-    Field("notice_title", "Notice", width=50),
-    Field("created_at", "Created (UTC)", "datetime"),
-    Field("updated_at", "Updated (UTC)", "datetime"),
+    Col("id", "ID", "integer"),
+    Col("title", "Title", width=50),
+    Col("status", "Status", width=12),
+    Col("due_date", "Due", "date"),
+    Col("notice_id", "Notice ID", width=34),
+    Col("notice_title", "Notice", width=50),
+    Col("created_at", "Created (UTC)", "datetime"),
+    Col("updated_at", "Updated (UTC)", "datetime"),
 )
 
 
@@ -172,12 +158,12 @@ def _proposals(user_id: int, filters: ExportFilters) -> Select[*tuple[Any, ...]]
 
 
 ENTITY_FIELDS = (
-    Field("uei", "UEI", width=14),
-    Field("cage_code", "CAGE", width=8),
-    Field("legal_business_name", "Legal business name", width=50),
-    Field("registration_status", "Status", width=12),
-    Field("registration_date", "Registered", "date"),
-    Field("expiration_date", "Expires", "date"),
-    Field("primary_naics", "Primary NAICS", width=14),
-    Field("naics_list", "NAICS codes", width=30),
+    Col("uei", "UEI", width=14),
+    Col("cage_code", "CAGE", width=8),
+    Col("legal_business_name", "Legal business name", width=50),
+    Col("registration_status", "Status", width=12),
+    Col("registration_date", "Registered", "date"),
+    Col("expiration_date", "Expires", "date"),
+    Col("primary_naics", "Primary NAICS", width=14),
+    Col("naics_list", "NAICS codes", width=30),
 )

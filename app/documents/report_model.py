@@ -13,15 +13,22 @@ from typing import Any
 
 from markupsafe import Markup
 
-from app.documents.xlsx import ColumnKind
+from app.documents.xlsx import Column, ColumnKind
 
 
 @dataclass(frozen=True)
 class Col:
+    """One column of a report section or an export: its machine name (CSV/JSONL header), its human header
+    (PDF, XLSX) and its type."""
+
     key: str
     header: str
     kind: ColumnKind = "text"
     width: float | None = None
+
+    @property
+    def column(self) -> Column:
+        return Column(self.header, self.kind, self.width)
 
 
 @dataclass(frozen=True)

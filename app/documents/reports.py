@@ -64,9 +64,7 @@ def render_pdf(report: Report, out: DocumentOutput) -> int:
 def write_xlsx(report: Report, out: DocumentOutput) -> None:
     workbook = xlsx.new_workbook()
     for section in report.sections:
-        sheet = xlsx.SheetWriter(
-            workbook, section.title, [xlsx.Column(c.header, c.kind, c.width) for c in section.columns]
-        )
+        sheet = xlsx.SheetWriter(workbook, section.title, [c.column for c in section.columns])
         sheet.extend(section.rows)
         sheet.close()
     xlsx.save(workbook, out.temp_path)
