@@ -18,6 +18,7 @@ from typing import Any
 
 import redis
 
+from schedules import SCHEDULES
 from tests.support.helpers import wait_for
 from tests.support.process import LoggedProcess
 
@@ -25,14 +26,7 @@ from tests.support.process import LoggedProcess
 def every_second(*names: str, grace_s: float = 5) -> str:
     """A ``SCHEDULES_FILE`` where ``names`` fire every second (interval) and every other schedule is off."""
     sections = []
-    for name in (
-        "daily-reminders",
-        "sam-sync",
-        "entity-sync",
-        "analytics-refresh",
-        "cleanup",
-        "weekly-reports",
-    ):
+    for name in (schedule.name for schedule in SCHEDULES):
         if name in names:
             sections.append(f'[{name}]\ntrigger = "interval"\nseconds = 1\nmisfire_grace_time = {grace_s}\n')
         else:
