@@ -220,14 +220,30 @@ def report_job(
     user_id: int, report: str, format: str = "pdf", *, request_id: str | None = None, **options: Any
 ) -> tuple[str, PreparedJob]:
     """The ``generate_report`` job of a new (or given) request id, prepared for :func:`many`."""
+    return _document_job(
+        "generate_report", request_id, options, user_id=user_id, report=report, format=format
+    )
+
+
+def _document_job(
+    actor: str, request_id: str | None, options: dict[str, Any], **kwargs: Any
+) -> tuple[str, PreparedJob]:
+    """The job of one document request (a new request id unless given), keyed on that id: enqueuing the same
+    request again sends nothing new."""
     from app.jobs.documents import document_key, new_request_id
 
     chosen = request_id or new_request_id()
     options.setdefault("idempotency_key", document_key(chosen))
-    prepared = job(
-        "generate_report", request_id=chosen, user_id=user_id, report=report, format=format, **options
-    )
-    return chosen, prepared
+    return chosen, job(actor, request_id=chosen, **kwargs, **options)
+
+
+def _send_document(
+    actor: str, request_id: str | None, options: dict[str, Any], **kwargs: Any
+) -> DocumentRequest:
+    """:func:`_document_job`, sent (through the outbox when ``options`` has a ``session``)."""
+    session = options.pop("session", None)
+    chosen, prepared = _document_job(actor, request_id, options, **kwargs)
+    return DocumentRequest(chosen, many([prepared], session=session)[0])
 
 
 def report(user_id: int, report: str, format: str = "pdf", **options: Any) -> DocumentRequest:
@@ -236,9 +252,14 @@ def report(user_id: int, report: str, format: str = "pdf", **options: Any) -> Do
     Options besides the common ones: ``request_id`` (default: a new one), ``week`` (weekly-summary),
     ``bom`` (csv).
     """
-    session = options.pop("session", None)
-    chosen, prepared = report_job(user_id, report, format, **options)
-    return DocumentRequest(chosen, many([prepared], session=session)[0])
+    return _send_document(
+        "generate_report",
+        options.pop("request_id", None),
+        options,
+        user_id=user_id,
+        report=report,
+        format=format,
+    )
 
 
 def weekly_report_request_id(user_id: int, week: str) -> str:
@@ -273,20 +294,15 @@ def data_export(
 
     ``filters``: posted_from, posted_to, naics, set_aside, agency, active, status (see ``ExportFilters``).
     """
-    from app.jobs.documents import document_key, new_request_id
-
-    chosen = request_id or new_request_id()
-    options.setdefault("idempotency_key", document_key(chosen))
-    ref = send(
+    return _send_document(
         "export_data",
-        request_id=chosen,
+        request_id,
+        options,
         user_id=user_id,
         dataset=dataset,
         format=format,
         filters=filters or {},
-        **options,
     )
-    return DocumentRequest(chosen, ref)
 
 
 def attachment_job(
@@ -294,11 +310,10 @@ def attachment_job(
 ) -> tuple[str, PreparedJob]:
     """The ``process_attachment`` job of one attachment, prepared for :func:`many` (a notice's links in one
     round trip)."""
-    from app.jobs.documents import attachment_request_id, document_key
+    from app.jobs.documents import attachment_request_id
 
     chosen = request_id or attachment_request_id(notice_id, url)
-    options.setdefault("idempotency_key", document_key(chosen))
-    return chosen, job("process_attachment", request_id=chosen, notice_id=notice_id, url=url, **options)
+    return _document_job("process_attachment", chosen, options, notice_id=notice_id, url=url)
 
 
 def attachment(notice_id: str, url: str, **options: Any) -> DocumentRequest:
@@ -322,19 +337,14 @@ def compliance_matrix(
 ) -> DocumentRequest:
     """Build the compliance matrix (xlsx or pdf) of a notice, or of a proposal's notice, from its description
     and the attachments processed so far."""
-    from app.jobs.documents import document_key, new_request_id
-
-    chosen = request_id or new_request_id()
-    options.setdefault("idempotency_key", document_key(chosen))
-    ref = send(
+    return _send_document(
         "build_compliance_matrix",
-        request_id=chosen,
+        request_id,
+        options,
         notice_id=notice_id,
         proposal_id=proposal_id,
         format=format,
-        **options,
     )
-    return DocumentRequest(chosen, ref)
 
 
 # -------------------------------------------------------------------------------------------- sync queue
