@@ -9,13 +9,40 @@ is made once.
 from __future__ import annotations
 
 import contextlib
+import logging
+import socket
+import struct
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import click
 
+logger = logging.getLogger(__name__)
+
+#: Connections the listening socket queues before they are accepted (socketserver's default is 5, which
+#: drops the SYNs of a burst of new connections and costs them a one-second retransmission).
+LISTEN_BACKLOG = 512
+
 ServerT = TypeVar("ServerT", bound=ThreadingHTTPServer)
+
+
+class SimulatorHTTPServer(ThreadingHTTPServer):
+    """The listening server of a simulator: handler threads never keep the process alive, a burst of new
+    connections is queued (:data:`LISTEN_BACKLOG`), and connections a scripted fault drops print no traceback."""
+
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Dropped connections are part of the script; keep the test output clean.
+        logger.debug("simulator request ended abruptly", exc_info=True)
+
+
+def reset_connection(connection: socket.socket) -> None:
+    """Close with linger 0: close() sends RST, the client sees "connection reset by peer"."""
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
 
 
 class BackgroundServer(Generic[ServerT]):

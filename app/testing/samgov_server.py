@@ -27,12 +27,11 @@ import json
 import logging
 import random
 import socket
-import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -40,9 +39,14 @@ import click
 import orjson
 
 from app.sync.client import ENTITIES_PATH, OPPORTUNITIES_PATH
-from app.testing.http_server import BackgroundServer, serve_until_interrupted
+from app.testing.http_server import (
+    BackgroundServer,
+    SimulatorHTTPServer,
+    reset_connection,
+    serve_until_interrupted,
+)
 from app.testing.samgov_data import NOTICE_TYPES, SamGovDataset
-from app.testing.sendgrid_server import LISTEN_BACKLOG, Latency
+from app.testing.sendgrid_server import Latency
 
 logger = logging.getLogger(__name__)
 
@@ -370,14 +374,8 @@ class SamGovSimulator(BackgroundServer["_Server"]):
             self._state.connections_opened += 1
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = LISTEN_BACKLOG
+class _Server(SimulatorHTTPServer):
     simulator: SamGovSimulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Dropped connections are part of the script; keep the test output clean.
-        logger.debug("simulator request ended abruptly", exc_info=True)
 
 
 class _BadRequest(Exception):
@@ -609,9 +607,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "reset":
             self.server.simulator._finish(number, 0, fault)
             self.close_connection = True
-            # Linger 0: close() sends RST, the client sees "connection reset by peer".
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
+            reset_connection(self.connection)
             return True
         return False
 

@@ -31,18 +31,22 @@ import math
 import random
 import secrets
 import socket
-import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 import click
 
 from app.testing import sendgrid_rules
-from app.testing.http_server import BackgroundServer, serve_until_interrupted
+from app.testing.http_server import (
+    BackgroundServer,
+    SimulatorHTTPServer,
+    reset_connection,
+    serve_until_interrupted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +59,6 @@ _CHUNK = 1024 * 1024
 FaultKind = Literal["status", "rate_limited", "slow", "reset", "accept_then_drop"]
 #: The standard normal's 99th percentile: a log-normal's p99 is ``exp(mu + Z_99 * sigma)``.
 Z_99 = 2.3263478740408408
-#: Connections the listening socket queues before they are accepted (socketserver's default is 5, which
-#: drops the SYNs of a burst of new connections and costs them a one-second retransmission).
-LISTEN_BACKLOG = 512
 
 
 @dataclass(frozen=True)
@@ -416,14 +417,8 @@ class SendGridSimulator(BackgroundServer["_Server"]):
         self._stopping.wait(seconds)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = LISTEN_BACKLOG
+class _Server(SimulatorHTTPServer):
     simulator: SendGridSimulator
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Dropped connections are part of the script; keep the test output clean.
-        logger.debug("simulator request ended abruptly", exc_info=True)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -584,11 +579,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.simulator._finish(number, 0, fault)
         self.close_connection = True
         if rst:
-            # Linger 0: close() sends RST, the client sees "connection reset by peer".
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        else:
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
+            reset_connection(self.connection)
+            return
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
         self.connection.close()
 
     def _drain(self, length: int) -> None:
