@@ -110,6 +110,7 @@ def platform_env(
     """
     from app.db.session import dispose_engines
     from app.settings import reset_settings
+    from tests.support.helpers import use_env
 
     env = {
         "REDIS_URL": REDIS_URL,
@@ -119,9 +120,7 @@ def platform_env(
         "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
+    use_env(monkeypatch, env)
     dispose_engines()
     yield env
     reset_settings()

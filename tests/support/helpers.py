@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pytest
     from dramatiq import Message
 
 #: The repository checkout (subprocesses run from it).
@@ -58,6 +59,19 @@ def jobs(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
     )
+
+
+def use_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, str]:
+    """``env`` set in this process too (for the code a test calls directly), settings re-read; returns ``env``.
+
+    The same variables go to the subprocesses a test starts, so that both sides see one configuration.
+    """
+    from app.settings import reset_settings
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    return env
 
 
 def send_test_message(

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from app.settings import reset_settings
 from app.testing.sendgrid_server import SendGridSimulator
+from tests.support.helpers import use_env
 from tests.support.worker import WorkerProcess, email_workers
 
 API_KEY = "SG.integration-test-key"
@@ -27,21 +27,20 @@ def email_env(
     platform_env: dict[str, str], simulator: SendGridSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
     """The platform environment with EMAIL_BACKEND=sendgrid pointed at the simulator (this process too)."""
-    env = {
-        **platform_env,
-        "EMAIL_BACKEND": "sendgrid",
-        "SENDGRID_API_KEY": API_KEY,
-        "SENDGRID_API_HOST": simulator.url,
-        "SENDGRID_TIMEOUT_S": "5",
-        "EMAIL_FROM": "Jobs <noreply@example.com>",
-        "PUBLIC_BASE_URL": BASE_URL,
-        # Workers' log lines reach their log file as they are written (tests read them while workers run).
-        "PYTHONUNBUFFERED": "1",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    reset_settings()
-    return env
+    return use_env(
+        monkeypatch,
+        {
+            **platform_env,
+            "EMAIL_BACKEND": "sendgrid",
+            "SENDGRID_API_KEY": API_KEY,
+            "SENDGRID_API_HOST": simulator.url,
+            "SENDGRID_TIMEOUT_S": "5",
+            "EMAIL_FROM": "Jobs <noreply@example.com>",
+            "PUBLIC_BASE_URL": BASE_URL,
+            # Workers' log lines reach their log file as they are written (tests read them while workers run).
+            "PYTHONUNBUFFERED": "1",
+        },
+    )
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from pathlib import Path
 import dramatiq.broker
 import pytest
 
-from app.settings import reset_settings
 from app.testing.sendgrid_server import Latency, SendGridSimulator
+from tests.support.helpers import use_env
 from tests.support.redis_server import RedisServer, owned_redis  # noqa: F401  (a fixture)
 from tests.support.worker import WorkerProcess, email_workers
 
@@ -46,12 +46,9 @@ def fault_env(
         "EMAIL_FROM": "Jobs <noreply@example.com>",
         "PUBLIC_BASE_URL": "https://app.example.com",
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
     # A broker another test set up in this process points at the shared Redis: publish through our own.
     monkeypatch.setattr(dramatiq.broker, "global_broker", None)
-    reset_settings()
-    return env
+    return use_env(monkeypatch, env)
 
 
 @pytest.fixture
