@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from app.scheduler import state
+from app.scheduler.config import ResolvedSchedule
 from app.scheduler.engine import Engine
 from tests.integration.scheduler.conftest import EngineFactory, run_until, table
 from tests.support.scheduler import queued_keys, runs
@@ -21,6 +22,17 @@ from tests.support.scheduler import queued_keys, runs
 pytestmark = pytest.mark.integration
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+#: SCHEDULES_FILE trigger lines of the cleanup schedule in the single-schedule tests.
+EVERY_MINUTE = 'trigger = "cron"\nminute = "*"'
+EVERY_SECOND = 'trigger = "interval"\nseconds = 1'
+
+
+def _cleanup_only(tmp_path: Path, trigger: str, *, grace_s: int) -> list[ResolvedSchedule]:
+    """The table reduced to cleanup, firing on ``trigger`` with a misfire grace of ``grace_s`` seconds."""
+    toml = f"[cleanup]\n{trigger}\nmisfire_grace_time = {grace_s}\n"
+    return [s for s in table("UTC", toml, tmp_path) if s.name == "cleanup"]
 
 
 def _fires_per_schedule(start: dt.datetime, end: dt.datetime) -> dict[str, int]:
@@ -140,8 +152,7 @@ def test_a_takeover_runs_the_fire_inside_grace_once_and_records_older_ones_misse
     make_engine: EngineFactory, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Given cleanup every minute with a 150 s grace; a leader fired 10:00 and died
-    toml = '[cleanup]\ntrigger = "cron"\nminute = "*"\nmisfire_grace_time = 150\n'
-    schedules = [s for s in table("UTC", toml, tmp_path) if s.name == "cleanup"]
+    schedules = _cleanup_only(tmp_path, EVERY_MINUTE, grace_s=150)
     start = dt.datetime(2026, 12, 7, 10, 0, 0, 500_000, tzinfo=dt.UTC)
     old = make_engine(schedules, start, replica="old:1")
     old.step()
@@ -170,8 +181,7 @@ def _step_to(engine: Engine, moment: dt.datetime) -> None:
 def test_a_paused_schedule_does_not_fire_even_after_a_takeover_and_resumes_at_its_next_fire(
     make_engine: EngineFactory, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    toml = '[cleanup]\ntrigger = "cron"\nminute = "*"\nmisfire_grace_time = 600\n'
-    schedules = [s for s in table("UTC", toml, tmp_path) if s.name == "cleanup"]
+    schedules = _cleanup_only(tmp_path, EVERY_MINUTE, grace_s=600)
     t0 = dt.datetime(2026, 12, 7, 10, 0, 0, 100_000, tzinfo=dt.UTC)
     minute = dt.timedelta(minutes=1)
     leader = make_engine(schedules, t0, replica="a:1")
@@ -234,8 +244,7 @@ def test_a_cursor_months_old_is_caught_up_without_walking_every_fire(
     make_engine: EngineFactory, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     # Given an every-second schedule whose last fire was 90 days ago (about 7.8 million fires since)
-    toml = '[cleanup]\ntrigger = "interval"\nseconds = 1\nmisfire_grace_time = 3\n'
-    schedules = [s for s in table("UTC", toml, tmp_path) if s.name == "cleanup"]
+    schedules = _cleanup_only(tmp_path, EVERY_SECOND, grace_s=3)
     now = dt.datetime(2026, 12, 7, 12, 0, 0, 500_000, tzinfo=dt.UTC)
     old = make_engine(schedules, now - dt.timedelta(days=90), replica="old:1")
     old.step()
