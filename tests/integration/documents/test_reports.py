@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -34,6 +35,14 @@ def _generate(
     return status
 
 
+def _generated_file(request_id: str, user_id: int, report: str, fmt: str, **kwargs: object) -> Path:
+    """The file of a report generated now, ready and stored."""
+    _generate(request_id, user_id, report, fmt, **kwargs)
+    path = app.documents.file_path(request_id)
+    assert path is not None
+    return path
+
+
 def test_pipeline_pdf_has_cover_tables_pages_and_embedded_fonts(docs_env: dict[str, str]) -> None:
     seeded = seed_reports(proposals=160)
     status = _generate("pipeline-pdf-1", seeded.user_id, "pipeline", "pdf")
@@ -58,9 +67,7 @@ def test_pipeline_pdf_has_cover_tables_pages_and_embedded_fonts(docs_env: dict[s
 
 def test_html_in_user_data_is_escaped_in_pdf(docs_env: dict[str, str]) -> None:
     seeded = seed_reports()
-    _generate("opps-pdf-1", seeded.user_id, "opportunities", "pdf")
-    path = app.documents.file_path("opps-pdf-1")
-    assert path is not None
+    path = _generated_file("opps-pdf-1", seeded.user_id, "opportunities", "pdf")
     text = " ".join(pdftotext(path).split())
     # The markup shows as text: had it been interpreted, "<b>" and the script would be gone from the text.
     # (Compared without whitespace: the title wraps inside its table cell.)
@@ -72,9 +79,7 @@ def test_html_in_user_data_is_escaped_in_pdf(docs_env: dict[str, str]) -> None:
 
 def test_analytics_pdf_counts_and_charts(docs_env: dict[str, str]) -> None:
     seeded = seed_reports(opportunities=10)
-    _generate("analytics-pdf-1", seeded.user_id, "analytics", "pdf")
-    path = app.documents.file_path("analytics-pdf-1")
-    assert path is not None
+    path = _generated_file("analytics-pdf-1", seeded.user_id, "analytics", "pdf")
     text = pdftotext(path)
     for heading in ("By NAICS code", "By agency", "By set-aside", "By week posted", "Notices by NAICS code"):
         assert heading in text
@@ -84,9 +89,7 @@ def test_analytics_pdf_counts_and_charts(docs_env: dict[str, str]) -> None:
 
 def test_weekly_summary_pdf_lists_the_week(docs_env: dict[str, str]) -> None:
     seeded = seed_reports()
-    _generate("weekly-pdf-1", seeded.user_id, "weekly-summary", "pdf", week="2026-W49")
-    path = app.documents.file_path("weekly-pdf-1")
-    assert path is not None
+    path = _generated_file("weekly-pdf-1", seeded.user_id, "weekly-summary", "pdf", week="2026-W49")
     text = pdftotext(path)
     assert "Weekly summary 2026-W49" in text
     assert "Saved notices due this week" in text and "Proposal pipeline" in text
@@ -94,9 +97,7 @@ def test_weekly_summary_pdf_lists_the_week(docs_env: dict[str, str]) -> None:
 
 def test_pipeline_xlsx_typed_cells_frozen_header_filter(docs_env: dict[str, str]) -> None:
     seeded = seed_reports(proposals=7)
-    _generate("pipeline-xlsx-1", seeded.user_id, "pipeline", "xlsx")
-    path = app.documents.file_path("pipeline-xlsx-1")
-    assert path is not None
+    path = _generated_file("pipeline-xlsx-1", seeded.user_id, "pipeline", "xlsx")
     book = load_workbook(path)
     assert book.sheetnames == ["By status", "Proposals by due date"]
     sheet = book["Proposals by due date"]
@@ -114,9 +115,7 @@ def test_pipeline_xlsx_typed_cells_frozen_header_filter(docs_env: dict[str, str]
 
 def test_opportunities_xlsx_currency_and_formula_kept_as_text(docs_env: dict[str, str]) -> None:
     seeded = seed_reports()
-    _generate("opps-xlsx-1", seeded.user_id, "opportunities", "xlsx")
-    path = app.documents.file_path("opps-xlsx-1")
-    assert path is not None
+    path = _generated_file("opps-xlsx-1", seeded.user_id, "opportunities", "xlsx")
     sheet = load_workbook(path)["Saved opportunities"]
     rows = list(sheet.iter_rows(min_row=2))
     values = {row[0].value: row for row in rows}
@@ -130,9 +129,7 @@ def test_opportunities_xlsx_currency_and_formula_kept_as_text(docs_env: dict[str
 
 def test_pipeline_csv_parses_round_trips_and_neutralises(docs_env: dict[str, str]) -> None:
     seeded = seed_reports(proposals=5)
-    _generate("opps-csv-1", seeded.user_id, "opportunities", "csv", bom=True)
-    path = app.documents.file_path("opps-csv-1")
-    assert path is not None
+    path = _generated_file("opps-csv-1", seeded.user_id, "opportunities", "csv", bom=True)
     raw = path.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
@@ -165,9 +162,7 @@ def test_analytics_reads_the_aggregate_tables_once_they_are_filled(docs_env: dic
                                award_total=Decimal(0)),
             ]
         )  # fmt: skip
-    _generate("analytics-xlsx-1", seeded.user_id, "analytics", "xlsx")
-    path = app.documents.file_path("analytics-xlsx-1")
-    assert path is not None
+    path = _generated_file("analytics-xlsx-1", seeded.user_id, "analytics", "xlsx")
     book = load_workbook(path)
     naics = [[cell.value for cell in row] for row in book["By NAICS code"].iter_rows(min_row=2)]
     assert naics == [["999999", 4321, 4000, 7, pytest.approx(123.45)]]
