@@ -166,19 +166,15 @@ def test_a_requeued_dead_partition_reopens_its_run(
     # When its dead letter is requeued (a new message id) after SAM.gov recovered
     simulator.clear_faults()
     with samgov_client(simulator) as client:
-        counts = service.sync_opportunity_partition(
-            sync_run_id=run_id,
-            posted_from=first,
-            posted_to=second - dt.timedelta(days=1),
-            client=client,
-            message_id="requeued-copy",
-        )
-        duplicate = service.sync_opportunity_partition(
-            sync_run_id=run_id,
-            posted_from=first,
-            posted_to=second - dt.timedelta(days=1),
-            client=client,
-            message_id="requeued-copy",
+        counts, duplicate = (
+            service.sync_opportunity_partition(
+                sync_run_id=run_id,
+                posted_from=first,
+                posted_to=second - dt.timedelta(days=1),
+                client=client,
+                message_id="requeued-copy",
+            )
+            for _delivery in range(2)
         )
 
     # Then the partition ran, the run is whole again, and a second delivery of that copy did nothing
