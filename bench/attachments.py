@@ -15,7 +15,6 @@ the platform's cost over the bare work, not a network's. Sides alternate over ``
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import statistics
@@ -71,9 +70,9 @@ def ours(urls: list[str], tag: str) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    from bench.scratch import argument_parser
+
+    parser = argument_parser(__doc__)
     parser.add_argument("--pages", type=int, default=30)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)

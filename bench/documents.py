@@ -23,7 +23,6 @@ its own (dropped at the end) keeps the bench apart from everything else.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -180,9 +179,9 @@ def seed(rows: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    from bench.scratch import argument_parser
+
+    parser = argument_parser(__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--part", choices=("all", "xlsx", "csv", "pdf"), default="all")

@@ -420,19 +420,10 @@ def simulator_process() -> Iterator[str]:
         "--keep", "100000", "--seed", "1",
         "--latency-p50-ms", str(P50_S * 1000), "--latency-p99-ms", str(P99_S * 1000),
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        command,
-        cwd=simulator_root,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": simulator_root},
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    from bench.scratch import simulator_url
+
+    with simulator_url(command, simulator_root) as url:
+        yield url
 
 
 @contextmanager

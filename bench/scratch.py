@@ -6,11 +6,14 @@ Shared by the bench scripts, which import it as ``bench.scratch`` once the repos
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import signal
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 PG_BASE_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -73,3 +76,24 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(60)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def simulator_url(command: list[str], root: str) -> Iterator[str]:
+    """A simulator (``python -m app.testing.…_server --port 0``) run from checkout ``root``: its URL, the last
+    word of the first line it prints; terminated at the end."""
+    proc = subprocess.Popen(
+        command, cwd=root, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": root}
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def argument_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A bench script's parser, whose ``--help`` shows the script's docstring as written (its method, its
+    figures)."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -50,9 +50,9 @@ TOTAL = [1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    from bench.scratch import argument_parser
+
+    parser = argument_parser(__doc__)
     parser.add_argument("--notices", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--processes", type=int, default=1)
@@ -407,15 +407,10 @@ def simulator_process(size: int, p50_ms: float, p99_ms: float) -> Iterator[str]:
         "--size", str(size), "--days", str(DAYS), "--end", END.isoformat(), "--offset-mode", "record",
         "--latency-p50-ms", str(p50_ms), "--latency-p99-ms", str(p99_ms), "--cache-records", str(size + 1000),
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip().rsplit(" ", 1)[-1]
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    from bench.scratch import simulator_url
+
+    with simulator_url(command, str(ROOT)) as url:
+        yield url
 
 
 if __name__ == "__main__":
