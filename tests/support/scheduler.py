@@ -142,3 +142,20 @@ def queued_keys(client: redis.Redis, queues: tuple[str, ...] = ("email", "sync")
                 if key.startswith("schedule:"):
                     keys[key] += 1
     return keys
+
+
+def queued_once(client: redis.Redis) -> collections.Counter[str]:
+    """The ``schedule:`` keys on the queues (:func:`queued_keys`), after checking that none is there twice."""
+    keys = queued_keys(client)
+    assert keys and max(keys.values()) == 1, keys.most_common(3)
+    return keys
+
+
+def one_row_per_second(name: str) -> list[Any]:
+    """``name``'s ``schedule_runs`` rows, after checking that each second from its first fire to its last has
+    exactly one."""
+    rows = runs(name)
+    times = [r.fire_time for r in rows]
+    expected = int((times[-1] - times[0]).total_seconds()) + 1
+    assert len(times) == len(set(times)) == expected, f"{name}: {len(times)} rows for {expected} seconds"
+    return rows
