@@ -5,8 +5,7 @@ schema when a message arrives (so a message written by hand or by an older relea
 
 It lists only actors that exist in ``actors/`` (``tests/unit/test_catalogue.py`` checks it): a job the
 catalogue accepted but no worker knows would be dead-lettered as an unknown actor, long after the call site
-moved on. ``app/jobs/documents.py`` and ``app/jobs/sync.py`` hold first sketches of the documents and sync
-schemas; their issues register them here together with their actors.
+moved on. A new actor's spec is registered here in the same change as the actor.
 """
 
 from __future__ import annotations
