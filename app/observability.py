@@ -303,5 +303,6 @@ def setup_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [_writer.handler]
     root.setLevel(settings.log_level)
-    for noisy in ("urllib3", "httpx", "httpcore"):
+    # Per-request lines of the HTTP clients, and WeasyPrint's rendering steps (six INFO lines per PDF).
+    for noisy in ("urllib3", "httpx", "httpcore", "weasyprint.progress", "fontTools"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
